@@ -1,0 +1,8 @@
+"""IPython magics and widgets for Amazon EMR Serverless sessions encrypted with a customer managed KMS key.
+
+``%load_ext emr_cmk_notebook`` stays light: boto3, pandas, pyspark and moto are imported on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Core model: encryption configuration, ARNs, policy engine and errors (standard library only)."""

@@ -1,0 +1,41 @@
+"""The error types every layer raises.
+
+Two families: ``UserError`` means the caller has something to change and is shown as one line
+with no traceback; ``ServiceFault`` means AWS (or the local backend) failed or refused, and keeps
+the service's error code.
+"""
+
+from __future__ import annotations
+
+
+class EmrCmkError(Exception):
+    """Base class of every error raised by emr-cmk-notebook."""
+
+
+class UserError(EmrCmkError):
+    """Input the user has to change; the message says what to change, in one line."""
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None):
+        self.field = field
+        self.hint = hint
+        text = " ".join(message.split())
+        if hint:
+            text = f"{text} ({' '.join(hint.split())})"
+        super().__init__(text)
+
+
+class InvalidEncryptionConfig(UserError):
+    """A key ARN or encryption context that AWS would refuse."""
+
+
+class ServiceFault(EmrCmkError):
+    """AWS or the local backend answered with an error or could not be reached."""
+
+    def __init__(self, message: str, *, code: str | None = None, operation: str | None = None):
+        self.code = code
+        self.operation = operation
+        super().__init__(" ".join(str(message).split()))
+
+
+class BackendNotRunning(UserError):
+    """The embedded local backend was asked for but is not running."""
