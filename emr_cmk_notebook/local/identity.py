@@ -59,4 +59,19 @@ class Identity:
                 },
                 "attributes": {"mfaAuthenticated": "false"},
             }
+        if self.extra.get("invokedBy"):
+            block["invokedBy"] = self.extra["invokedBy"]
         return {k: v for k, v in block.items() if v is not None}
+
+    def via_service(self, service: str) -> Identity:
+        """The same caller, acting through ``service`` (a forward access session)."""
+        return Identity(
+            type=self.type,
+            account_id=self.account_id,
+            arn=self.arn,
+            principal_id=self.principal_id,
+            access_key_id=self.access_key_id,
+            user_name=self.user_name,
+            role_arn=self.role_arn,
+            extra={**self.extra, "invokedBy": service},
+        )

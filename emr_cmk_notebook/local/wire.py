@@ -38,13 +38,15 @@ class ApiRequest:
         return target.rsplit(".", 1)[-1]
 
     def json(self) -> dict[str, Any]:
-        """The JSON body; an empty body is ``{}``; anything else that is not an object is refused."""
+        """The JSON body (``{}`` when empty); a body that is not a JSON object is refused."""
         if not self.body.strip():
             return {}
         try:
             data = json.loads(self.body)
         except ValueError as exc:
-            raise AwsError("SerializationException", f"Request body is not valid JSON: {exc}") from None
+            raise AwsError(
+                "SerializationException", f"Request body is not valid JSON: {exc}"
+            ) from None
         if not isinstance(data, dict):
             raise AwsError("SerializationException", "Request body must be a JSON object")
         return data
