@@ -1,6 +1,6 @@
-"""IPython magics and widgets for Amazon EMR Serverless sessions encrypted with a customer managed KMS key.
+"""IPython magics and widgets for EMR Serverless sessions encrypted with a customer managed key.
 
-``%load_ext emr_cmk_notebook`` stays light: boto3, pandas, pyspark and moto are imported on first use.
+``%load_ext emr_cmk_notebook`` stays light: boto3, pandas, pyspark and moto load on first use.
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""One place that makes boto3 sessions and clients for every layer above core.
+
+Profile and region come from the arguments, else the usual AWS variables and files. Endpoints follow
+``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore honours both), which is how the
+local backend is reached. Retries use botocore's standard mode.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+from emr_cmk_notebook import __version__
+from emr_cmk_notebook.core.errors import UserError
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """Where calls go: a profile, a region and optionally one endpoint for every service."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    max_attempts: int = 5
+
+    def with_changes(self, **changes: Any) -> AwsTarget:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def session(self) -> Any:
+        """A boto3 session for this target; a missing profile is a one-line error."""
+        import boto3
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        except ProfileNotFound:
+            raise UserError(
+                f"AWS profile {self.profile!r} is not configured",
+                hint="check ~/.aws/config or pass another --profile",
+            ) from None
+        return session
+
+    def resolved_region(self) -> str:
+        """The region calls go to: the target's, else the session's, else us-east-1."""
+        return self.region or self.session().region_name or DEFAULT_REGION
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` (a service name such as ``kms`` or ``emr-serverless``)."""
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            user_agent_extra=f"emr-cmk-notebook/{__version__}",
+        )
+        endpoint = self.endpoint_url or service_endpoint(service)
+        return self.session().client(
+            service, region_name=self.resolved_region(), endpoint_url=endpoint, config=config
+        )
+
+
+def service_endpoint(service: str) -> str | None:
+    """The endpoint the environment sets for ``service``, if any (per-service variable first)."""
+    name = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_").replace(" ", "_")
+    return os.environ.get(name) or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def client(service: str, *, profile: str | None = None, region: str | None = None) -> Any:
+    """A boto3 client for ``service`` with the project's defaults."""
+    return AwsTarget(profile=profile, region=region).client(service)

@@ -1,0 +1,315 @@
+"""KMS as the local backend serves it: moto's KMS with real key state, key spec, cross-account use,
+a key-policy decision on every call, and a CloudTrail record for every call.
+
+User calls arrive over the wire (``handle``); the emulated EMR Serverless calls in-process as the
+service principal (``use_key_for_disks``) or on behalf of its caller (``check_caller_key_access``).
+Both go through the same checks and the same recording.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from moto.kms.models import Key, kms_backends
+from moto.kms.responses import KmsResponse
+from moto.kms.utils import _deserialize_ciphertext_blob
+
+from emr_cmk_notebook.local.cloudtrail import CloudTrail
+from emr_cmk_notebook.local.errors import AwsError
+from emr_cmk_notebook.local.identity import EMR_SERVERLESS_PRINCIPAL, Identity
+from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam
+from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, json11_error
+
+PARTITION = "aws"
+
+# Operations that need a symmetric encryption key (KeySpec SYMMETRIC_DEFAULT).
+SYMMETRIC_OPS = frozenset(
+    {
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+    }
+)
+# Operations a principal may call on a key in another account (by key ARN or alias ARN).
+CROSS_ACCOUNT_OPS = SYMMETRIC_OPS | {
+    "DescribeKey",
+    "CreateGrant",
+    "ListGrants",
+    "RetireGrant",
+    "RevokeGrant",
+    "GetPublicKey",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "GetKeyRotationStatus",
+}
+# Request members CloudTrail never records (blobs and key material).
+UNLOGGED_MEMBERS = frozenset({"Plaintext", "CiphertextBlob", "Message", "Signature", "Mac"})
+
+Forward = Callable[[ApiRequest, str], ApiResponse]
+
+
+def _disable_moto_policy_check() -> None:
+    # moto denies any call a Deny statement mentions, whatever its principal or conditions;
+    # the key-policy decision is made once, in KeyPolicySeam, before moto sees the request.
+    KmsResponse._validate_key_policy = lambda self, key_id, action: None  # type: ignore[method-assign]
+
+
+_disable_moto_policy_check()
+
+
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def request_parameters(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``requestParameters`` CloudTrail writes for a KMS request body."""
+    return {_camel(k): v for k, v in body.items() if k not in UNLOGGED_MEMBERS}
+
+
+def policy_context(
+    identity: Identity, key: Key, encryption_context: Mapping[str, str] | None, extra: Mapping
+) -> dict[str, Any]:
+    """The condition keys a key policy can test for one call."""
+    context: dict[str, Any] = {"kms:CallerAccount": identity.account_id}
+    if identity.type != "AWSService":
+        context["aws:PrincipalAccount"] = identity.account_id
+        context["aws:PrincipalArn"] = identity.role_arn or identity.arn
+    if encryption_context is not None:
+        for name, value in encryption_context.items():
+            context[f"kms:EncryptionContext:{name}"] = value
+        context["kms:EncryptionContextKeys"] = list(encryption_context)
+    context.update(extra)
+    return context
+
+
+class LocalKms:
+    """The local backend's KMS front: checks, then moto, then CloudTrail."""
+
+    def __init__(self, trail: CloudTrail, forward: Forward, seam: KeyPolicySeam | None = None):
+        self.trail = trail
+        self.forward = forward
+        self.seam = seam or KeyPolicySeam()
+
+    # --- keys ----------------------------------------------------------------------------------
+
+    def find_key(self, key_id: str, caller_account: str, region: str) -> Key | None:
+        """The key ``key_id`` names for a caller, honouring that only ARNs reach other accounts."""
+        account = caller_account
+        if key_id.startswith("arn:"):
+            parts = key_id.split(":", 5)
+            if len(parts) < 6 or parts[3] != region:
+                return None
+            account = parts[4]
+        backend = kms_backends[account][region]
+        try:
+            return backend.keys.get(backend.any_id_to_key_id(key_id))
+        except (KeyError, AttributeError, TypeError):
+            return None
+
+    def _key_of_ciphertext(self, blob_b64: str, caller_account: str, region: str) -> Key | None:
+        try:
+            key_id = _deserialize_ciphertext_blob(base64.b64decode(blob_b64)).key_id
+        except Exception:
+            return None
+        accounts = [caller_account] + [a for a in list(kms_backends) if a != caller_account]
+        for account in accounts:
+            key = kms_backends[account][region].keys.get(key_id)
+            if key is not None:
+                return key
+        return None
+
+    def _check_usable(self, operation: str, key: Key) -> None:
+        if operation not in SYMMETRIC_OPS:
+            return
+        state = key.key_state
+        if state == "Disabled":
+            raise AwsError("DisabledException", f"{key.arn} is disabled.")
+        if state == "PendingDeletion":
+            raise AwsError("KMSInvalidStateException", f"{key.arn} is pending deletion.")
+        if state != "Enabled":
+            raise AwsError("KMSInvalidStateException", f"{key.arn} is {state}.")
+        if operation.startswith("GenerateDataKeyPair"):
+            return
+        if key.key_spec != "SYMMETRIC_DEFAULT" or key.key_usage != "ENCRYPT_DECRYPT":
+            raise AwsError(
+                "InvalidKeyUsageException",
+                f"{operation} needs a symmetric encryption key (KeySpec SYMMETRIC_DEFAULT, "
+                f"KeyUsage ENCRYPT_DECRYPT); {key.arn} is {key.key_spec} with KeyUsage "
+                f"{key.key_usage}.",
+            )
+
+    def _authorize(
+        self,
+        identity: Identity,
+        operation: str,
+        key: Key,
+        encryption_context: Mapping[str, str] | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        action = f"kms:{operation}"
+        context = policy_context(identity, key, encryption_context, extra or {})
+        verdict = self.seam.authorize(
+            KeyAccessRequest(identity, action, key.arn, key.policy, context)
+        )
+        if not verdict.allowed:
+            who = identity.principal
+            raise AwsError(
+                "AccessDeniedException",
+                verdict.message
+                or f"User: {who} is not authorized to perform: {action} on resource: {key.arn} "
+                f"because no resource-based policy allows the {action} action",
+            )
+
+    # --- user calls over the wire --------------------------------------------------------------
+
+    def handle(self, request: ApiRequest) -> ApiResponse:
+        """Serve one KMS API request."""
+        operation = request.operation
+        identity = request.identity
+        key: Key | None = None
+        try:
+            body = request.json()
+            key = self._target_key(operation, body, identity.account_id, request.region)
+            owner = identity.account_id
+            if key is not None:
+                self._check_usable(operation, key)
+                self._authorize(identity, operation, key, body.get("EncryptionContext"))
+                if operation in CROSS_ACCOUNT_OPS:
+                    owner = key.account_id
+            response = self.forward(request, owner)
+        except AwsError as err:
+            response = json11_error(err)
+            body = body if "body" in locals() else {}
+        self._record(request, operation, body, key, response)
+        return response
+
+    def _target_key(
+        self, operation: str, body: Mapping[str, Any], account: str, region: str
+    ) -> Key | None:
+        key_id = body.get("KeyId") or body.get("DestinationKeyId")
+        if isinstance(key_id, str) and key_id:
+            return self.find_key(key_id, account, region)
+        if operation in ("Decrypt", "ReEncrypt") and isinstance(body.get("CiphertextBlob"), str):
+            return self._key_of_ciphertext(body["CiphertextBlob"], account, region)
+        return None
+
+    def _record(
+        self,
+        request: ApiRequest,
+        operation: str,
+        body: Mapping[str, Any],
+        key: Key | None,
+        response: ApiResponse,
+    ) -> None:
+        error_code = error_message = None
+        key_arn = key.arn if key is not None else None
+        if response.status >= 400:
+            try:
+                payload = json.loads(response.body or b"{}")
+            except ValueError:
+                payload = {}
+            error_code = str(payload.get("__type", "InternalFailure")).rsplit("#", 1)[-1]
+            error_message = payload.get("message") or payload.get("Message")
+        elif key_arn is None and operation == "CreateKey":
+            key_arn = json.loads(response.body)["KeyMetadata"]["Arn"]
+        self.trail.record_kms_call(
+            identity=request.identity,
+            region=request.region,
+            event_name=operation,
+            key_arn=key_arn,
+            request_parameters=request_parameters(body),
+            response_elements=None,
+            error_code=error_code,
+            error_message=error_message,
+            source_ip=request.source_ip,
+            user_agent=request.user_agent,
+            request_id=request.request_id,
+        )
+
+    # --- calls the emulated EMR Serverless makes -------------------------------------------------
+
+    def check_caller_key_access(self, identity: Identity, region: str, key_arn: str) -> None:
+        """DescribeKey on behalf of the caller, as EMR Serverless does when work is submitted."""
+        via = identity.via_service(EMR_SERVERLESS_PRINCIPAL)
+        params = {"keyId": key_arn}
+        key = self.find_key(key_arn, identity.account_id, region)
+        try:
+            if key is None:
+                raise AwsError("NotFoundException", f"Key '{key_arn}' does not exist")
+            extra = {"kms:ViaService": f"emr-serverless.{region}.amazonaws.com"}
+            self._authorize(via, "DescribeKey", key, None, extra)
+        except AwsError as err:
+            self._record_service_call(via, region, "DescribeKey", key_arn, params, err)
+            raise
+        self._record_service_call(via, region, "DescribeKey", key_arn, params, None)
+
+    def use_key_for_disks(
+        self,
+        *,
+        account_id: str,
+        region: str,
+        key_arn: str,
+        encryption_context: dict[str, str],
+        source_arn: str,
+    ) -> None:
+        """GenerateDataKey, then Decrypt, as ``emr-serverless.amazonaws.com`` does for disks."""
+        service = Identity.aws_service(EMR_SERVERLESS_PRINCIPAL, account_id)
+        extra = {"aws:SourceArn": source_arn, "aws:SourceAccount": account_id}
+        key = self.find_key(key_arn, account_id, region)
+        generate = {"keyId": key_arn, "keySpec": "AES_256", "encryptionContext": encryption_context}
+        try:
+            if key is None:
+                raise AwsError("NotFoundException", f"Key '{key_arn}' does not exist")
+            self._check_usable("GenerateDataKey", key)
+            self._authorize(service, "GenerateDataKey", key, encryption_context, extra)
+            backend = kms_backends[key.account_id][region]
+            _, blob, _ = backend.generate_data_key(key.id, encryption_context, 0, "AES_256")
+        except AwsError as err:
+            self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, err)
+            raise
+        self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, None)
+        decrypt = {
+            "keyId": key_arn,
+            "encryptionContext": encryption_context,
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        }
+        try:
+            self._check_usable("Decrypt", key)
+            self._authorize(service, "Decrypt", key, encryption_context, extra)
+            backend.decrypt(blob, encryption_context)
+        except AwsError as err:
+            self._record_service_call(service, region, "Decrypt", key_arn, decrypt, err)
+            raise
+        self._record_service_call(service, region, "Decrypt", key_arn, decrypt, None)
+
+    def _record_service_call(
+        self,
+        identity: Identity,
+        region: str,
+        event_name: str,
+        key_arn: str,
+        params: dict[str, Any],
+        err: AwsError | None,
+    ) -> None:
+        source = "AWS Internal" if identity.type == "AWSService" else EMR_SERVERLESS_PRINCIPAL
+        self.trail.record_kms_call(
+            identity=identity,
+            region=region,
+            event_name=event_name,
+            key_arn=key_arn,
+            request_parameters=params,
+            response_elements=None,
+            error_code=err.code if err else None,
+            error_message=err.message if err else None,
+            source_ip=source,
+            user_agent=source,
+        )

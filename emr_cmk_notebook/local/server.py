@@ -1,0 +1,279 @@
+"""The local backend's front door: one loopback HTTP server that speaks the AWS wire protocols.
+
+Each request is signed like a real AWS call; the credential scope names the service and region,
+and the access key names the caller. KMS, EMR Serverless and CloudTrail are served by the
+project's emulators; IAM, STS, S3 and anything else by moto, told which account is calling.
+``/_local/...`` is the backend's own admin API (status, settings, reset, shutdown).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from emr_cmk_notebook.local import accounts, seed
+from emr_cmk_notebook.local.cloudtrail import CloudTrail
+from emr_cmk_notebook.local.cloudtrail import handle as handle_cloudtrail
+from emr_cmk_notebook.local.emr import EmrServerless
+from emr_cmk_notebook.local.errors import AwsError
+from emr_cmk_notebook.local.faults import Faults
+from emr_cmk_notebook.local.kms import LocalKms
+from emr_cmk_notebook.local.wire import (
+    ApiRequest,
+    ApiResponse,
+    json11_error,
+    rest_json_error,
+)
+
+CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+JSON11_SERVICES = frozenset({"kms", "cloudtrail"})
+REST_JSON_SERVICES = frozenset({"emr-serverless"})
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+def xml_error(err: AwsError) -> ApiResponse:
+    """An error in the query/XML style IAM, STS and S3 use."""
+    code = "Throttling" if err.code == "ThrottlingException" else err.code
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{code}</Code><Message>{err.message}</Message></Error>"
+        "<RequestId>local</RequestId></ErrorResponse>"
+    )
+    return ApiResponse(err.status, body.encode(), {"Content-Type": "text/xml"})
+
+
+def error_for(service: str, err: AwsError) -> ApiResponse:
+    """``err`` in the wire style of ``service``."""
+    if service in JSON11_SERVICES:
+        return json11_error(err)
+    if service in REST_JSON_SERVICES:
+        return rest_json_error(err)
+    return xml_error(err)
+
+
+class Backend:
+    """The emulated AWS world and its WSGI application."""
+
+    def __init__(
+        self, data_dir: Path, *, seed_name: str | None = "demo", region: str = "us-east-1"
+    ):
+        self.data_dir = Path(data_dir)
+        self.region = region
+        self.seed_name = seed_name
+        self.endpoint = ""
+        self.faults = Faults()
+        self.trail = CloudTrail(self.data_dir / "cloudtrail")
+        self.kms = LocalKms(self.trail, self._forward_to_moto)
+        self.emr = EmrServerless(self.kms)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.world: seed.World | None = None
+        self._lock = threading.Lock()
+        self._shutdown: threading.Event = threading.Event()
+        self.reset()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything and lay the seed anew."""
+        with self._lock:
+            moto_api_backend.reset()
+            self.emr.reset()
+            self.trail.reset()
+            self.faults = Faults()
+            self.world = seed.lay(self, self.seed_name) if self.seed_name else None
+
+    def close(self) -> None:
+        self.emr.close()
+        self.trail.close()
+
+    def status(self) -> dict[str, Any]:
+        """What is running: endpoint, accounts, keys, roles, applications, log folder, settings."""
+        world = self.world.describe(self) if self.world else {}
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "seed": self.seed_name,
+            **world,
+            "applications": [self._application_status(a) for a in self.emr.applications()],
+            "cloudtrail_log_dir": str(self.trail.log_dir),
+            "settings": self.settings(),
+        }
+
+    def _application_status(self, app: dict[str, Any]) -> dict[str, Any]:
+        return {**app, "livy_url": None}
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "faults": self.faults.to_dict(),
+            "lookup_tps": self.trail.lookup_tps,
+            "state_delay": self.emr.state_delay,
+            "job_step_delay": self.emr.job_step_delay,
+        }
+
+    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply settings (faults, lookup_tps, state_delay, job_step_delay)."""
+        allowed = {"faults", "lookup_tps", "state_delay", "job_step_delay"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(allowed)}")
+        faults = Faults.from_dict(changes["faults"]) if "faults" in changes else self.faults
+        if "lookup_tps" in changes:
+            self.trail.set_lookup_tps(changes["lookup_tps"])
+        self.emr.set_delays(
+            state_delay=changes.get("state_delay"), job_step_delay=changes.get("job_step_delay")
+        )
+        self.faults = faults
+        return self.settings()
+
+    def credentials(self) -> dict[str, Any]:
+        """The seeded users' access keys (local, fake credentials for `emr-cmk local env`)."""
+        return self.world.credentials() if self.world else {}
+
+    # --- WSGI ----------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if path.startswith("/_local/"):
+            response = self._admin(environ["REQUEST_METHOD"], path, body)
+        else:
+            response = self._aws(environ, body)
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+        headers.append(("Content-Length", str(len(response.body))))
+        start_response(f"{response.status} {_reason(response.status)}", headers)
+        return [response.body]
+
+    def _aws(self, environ: dict[str, Any], body: bytes) -> ApiResponse:
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        scope = CREDENTIAL_SCOPE.search(
+            headers.get("authorization", "") or environ.get("QUERY_STRING", "").replace("%2F", "/")
+        )
+        if scope is None:
+            return xml_error(
+                AwsError("MissingAuthenticationToken", "Request is missing an AWS signature", 403)
+            )
+        access_key, region, service = scope.groups()
+        try:
+            identity = accounts.identity_for(access_key)
+            self.faults.apply(service)
+        except AwsError as err:
+            return error_for(service, err)
+        request = ApiRequest(
+            method=environ["REQUEST_METHOD"],
+            path=environ.get("PATH_INFO", ""),
+            query_string=environ.get("QUERY_STRING", ""),
+            headers=headers,
+            body=body,
+            service=service,
+            region=region,
+            identity=identity,
+            source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+            user_agent=headers.get("user-agent", ""),
+            request_id=str(uuid.uuid4()),
+        )
+        request.environ = environ  # type: ignore[attr-defined]
+        try:
+            if service == "kms":
+                return self.kms.handle(request)
+            if service == "cloudtrail":
+                return handle_cloudtrail(self.trail, request)
+            if service == "emr-serverless":
+                return self.emr.handle(request)
+            return self._forward_to_moto(request, identity.account_id)
+        except AwsError as err:
+            return error_for(service, err)
+
+    def _forward_to_moto(self, request: ApiRequest, account_id: str) -> ApiResponse:
+        environ = dict(request.environ)  # type: ignore[attr-defined]
+        environ["wsgi.input"] = io.BytesIO(request.body)
+        environ["CONTENT_LENGTH"] = str(len(request.body))
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = account_id
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = dict(headers)
+
+        chunks = self.moto(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return ApiResponse(captured["status"], payload, captured["headers"])
+
+    def _admin(self, method: str, path: str, body: bytes) -> ApiResponse:
+        route = (method, path.rstrip("/"))
+        try:
+            data = json.loads(body) if body.strip() else {}
+            if route == ("GET", "/_local/status"):
+                return _json(200, self.status())
+            if route == ("GET", "/_local/credentials"):
+                return _json(200, self.credentials())
+            if route == ("POST", "/_local/settings"):
+                return _json(200, self.update_settings(data))
+            if route == ("POST", "/_local/reset"):
+                self.reset()
+                return _json(200, self.status())
+            if route == ("POST", "/_local/shutdown"):
+                self._shutdown.set()
+                return _json(200, {"stopping": True})
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+        return _json(404, {"error": f"no admin route {method} {path}"})
+
+
+def _json(status: int, data: Any) -> ApiResponse:
+    return ApiResponse(
+        status, json.dumps(data, default=str).encode(), {"Content-Type": "application/json"}
+    )
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def serve(
+    data_dir: Path,
+    *,
+    port: int = 0,
+    seed_name: str | None = "demo",
+    on_ready: Any = None,
+) -> None:
+    """Serve on 127.0.0.1 until ``/_local/shutdown`` or Ctrl-C; call ``on_ready`` once listening."""
+    backend = Backend(data_dir, seed_name=seed_name)
+    server = make_server("127.0.0.1", port, backend, threaded=True)
+    backend.endpoint = f"http://127.0.0.1:{server.server_port}"
+    watcher = threading.Thread(
+        target=lambda: (backend._shutdown.wait(), server.shutdown()), daemon=True
+    )
+    watcher.start()
+    try:
+        if on_ready is not None:
+            on_ready(backend)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        backend.close()

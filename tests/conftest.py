@@ -1,0 +1,47 @@
+"""Shared fixtures: one local backend per test session, on a random loopback port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def emr_cmk_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private EMR_CMK_HOME so tests never touch the user's running backend."""
+    home = str(tmp_path_factory.mktemp("emr-cmk-home"))
+    previous = os.environ.get("EMR_CMK_HOME")
+    os.environ["EMR_CMK_HOME"] = home
+    yield home
+    if previous is None:
+        os.environ.pop("EMR_CMK_HOME", None)
+    else:
+        os.environ["EMR_CMK_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def backend(emr_cmk_home: str):
+    """The local backend with the demo seed, started once for the whole test session."""
+    from emr_cmk_notebook import local
+
+    with local.start(seed="demo") as running:
+        running.settings(state_delay=0.05, job_step_delay=0.05)
+        yield running
+
+
+@pytest.fixture
+def demo(backend):
+    """The backend's status (keys, roles, applications) as the demo seed laid it."""
+    return backend.status()
+
+
+def key_arn(status: dict, alias: str) -> str:
+    """The ARN of a seeded key, by alias."""
+    return next(k["arn"] for k in status["keys"] if k["alias"] == alias)
+
+
+def demo_app_id(status: dict) -> str:
+    """The id of the seeded `demo-app` application."""
+    return next(a["id"] for a in status["applications"] if a["name"] == "demo-app")
