@@ -6,3 +6,10 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext emr_cmk_notebook``: register the magics."""
+    from emr_cmk_notebook.magics import load
+
+    load(ipython)

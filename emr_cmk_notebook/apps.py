@@ -1,0 +1,273 @@
+"""Applications: their disk encryption and interactive settings, shown and changed safely."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.errors import ServiceFault, UserError
+
+Progress = Callable[[str], None]
+KEY_CHANGE_NOTE = (
+    "Sessions and jobs already running keep the key they started with; "
+    "the change applies from the next job or session."
+)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    """An application as this tool shows it."""
+
+    id: str
+    name: str
+    state: str
+    release: str
+    arn: str
+    encryption: DiskEncryption | None
+    interactive: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, app: dict[str, Any]) -> ApplicationView:
+        disk = app.get("diskEncryptionConfiguration") or {}
+        encryption = None
+        if disk.get("encryptionKeyArn"):
+            encryption = DiskEncryption(
+                disk["encryptionKeyArn"], disk.get("encryptionContext") or {}
+            )
+        return cls(
+            id=app["applicationId"],
+            name=app.get("name", ""),
+            state=app["state"],
+            release=app["releaseLabel"],
+            arn=app["arn"],
+            encryption=encryption,
+            interactive=dict(app.get("interactiveConfiguration") or {}),
+        )
+
+    @property
+    def livy_enabled(self) -> bool:
+        return bool(self.interactive.get("livyEndpointEnabled"))
+
+    @property
+    def sessions_enabled(self) -> bool:
+        return bool(self.interactive.get("sessionEnabled"))
+
+    def key_text(self) -> str:
+        if self.encryption is None:
+            return "AWS owned key (no customer managed key set)"
+        pairs = ", ".join(f"{k}={v}" for k, v in self.encryption.context.items())
+        return f"{self.encryption.key}" + (f" with context {pairs}" if pairs else "")
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("application", f"{self.name} ({self.id})"),
+            ("state", self.state),
+            ("release", self.release),
+            ("disk encryption", self.key_text()),
+            ("Livy endpoint", "enabled" if self.livy_enabled else "disabled"),
+            ("sessions API", "enabled" if self.sessions_enabled else "disabled"),
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "release": self.release,
+            "arn": self.arn,
+            "disk_encryption": self.encryption.to_dict() if self.encryption else None,
+            "interactive": self.interactive,
+        }
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{k:<16} {v}" for k, v in self.rows())
+
+    def _repr_html_(self) -> str:
+        from emr_cmk_notebook.render import table_html
+
+        return table_html(self.rows())
+
+
+@dataclass(frozen=True)
+class ApplicationChange:
+    """An update's previous and new values, side by side."""
+
+    previous: ApplicationView
+    new: ApplicationView
+
+    def changes(self) -> list[tuple[str, str, str]]:
+        before, after = dict(self.previous.rows()), dict(self.new.rows())
+        return [(k, before[k], after[k]) for k in before if k != "state" and before[k] != after[k]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"previous": self.previous.to_dict(), "new": self.new.to_dict()}
+
+    def __repr__(self) -> str:
+        lines = [f"{k}: {old}  ->  {new}" for k, old, new in self.changes()] or ["no change"]
+        return "\n".join([*lines, KEY_CHANGE_NOTE])
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td><code>{html.escape(o)}"
+            f"</code></td><td><code>{html.escape(n)}</code></td></tr>"
+            for k, o, n in self.changes()
+        )
+        return (
+            "<table><tr><th></th><th>previous</th><th>new</th></tr>"
+            f"{rows or '<tr><td colspan=3>no change</td></tr>'}</table>"
+            f"<p>{html.escape(KEY_CHANGE_NOTE)}</p>"
+        )
+
+
+def _call(operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    from botocore.exceptions import ClientError
+
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code in ("ValidationException", "ResourceNotFoundException"):
+            raise UserError(f"{operation}: {message}") from None
+        raise ServiceFault(
+            f"{operation} failed: {code}: {message}", code=code, operation=operation
+        ) from None
+
+
+def get_application(target: AwsTarget, application_id: str) -> ApplicationView:
+    """GetApplication, as an ApplicationView."""
+    if not application_id:
+        raise UserError("no application given", hint="pass --application-id or set a default")
+    emr = target.client("emr-serverless")
+    app = _call("GetApplication", emr.get_application, applicationId=application_id)
+    return ApplicationView.from_api(app["application"])
+
+
+def wait_for_state(
+    target: AwsTarget,
+    application_id: str,
+    wanted: set[str],
+    *,
+    timeout: float = 900.0,
+    progress: Progress = _quiet,
+) -> ApplicationView:
+    """Poll until the application is in one of ``wanted``, reporting each state seen."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        view = get_application(target, application_id)
+        if view.state in wanted:
+            return view
+        if view.state in ("TERMINATED",):
+            raise ServiceFault(f"application {application_id} is {view.state}")
+        if time.monotonic() > deadline:
+            raise ServiceFault(
+                f"application {application_id} still {view.state} after {timeout:.0f} s"
+            )
+        progress(view.state)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)
+
+
+def resolve_encryption(target: AwsTarget, encryption: DiskEncryption) -> DiskEncryption:
+    """The configuration with its key resolved to an ARN; refuses a key the service cannot use."""
+    from emr_cmk_notebook.keys import resolve
+
+    resolved, facts = resolve(target.client("kms"), encryption)
+    problem = facts.problem()
+    if problem:
+        raise UserError(problem, hint="choose an enabled symmetric encryption key")
+    return resolved
+
+
+def create_application(
+    target: AwsTarget,
+    name: str,
+    *,
+    release: str = "emr-7.13.0",
+    engine: str = "SPARK",
+    encryption: DiskEncryption | None = None,
+    livy: bool = True,
+    sessions: bool = False,
+) -> ApplicationView:
+    """CreateApplication with a customer managed key and the interactive endpoints asked for."""
+    import uuid
+
+    params: dict[str, Any] = {
+        "name": name,
+        "releaseLabel": release,
+        "type": engine,
+        "clientToken": str(uuid.uuid4()),
+        "interactiveConfiguration": {"livyEndpointEnabled": livy, "sessionEnabled": sessions},
+    }
+    if encryption is not None:
+        params["diskEncryptionConfiguration"] = resolve_encryption(target, encryption).to_api()
+    emr = target.client("emr-serverless")
+    created = _call("CreateApplication", emr.create_application, **params)
+    return get_application(target, created["applicationId"])
+
+
+UNCHANGED: Any = object()
+
+
+def update_application(
+    target: AwsTarget,
+    application_id: str,
+    *,
+    encryption: DiskEncryption | None = UNCHANGED,
+    livy: bool | None = None,
+    sessions: bool | None = None,
+    restart: bool = False,
+    timeout: float = 900.0,
+    progress: Progress = _quiet,
+) -> ApplicationChange:
+    """UpdateApplication: set (or with ``encryption=None`` unset) the key; toggle endpoints.
+
+    The service refuses updates while the application runs; ``restart`` stops it, updates and
+    starts it again.
+    """
+    previous = get_application(target, application_id)
+    params: dict[str, Any] = {"applicationId": application_id, "clientToken": _token()}
+    if encryption is None:
+        params["diskEncryptionConfiguration"] = {}
+    elif encryption is not UNCHANGED:
+        params["diskEncryptionConfiguration"] = resolve_encryption(target, encryption).to_api()
+    if livy is not None or sessions is not None:
+        interactive = dict(previous.interactive)
+        if livy is not None:
+            interactive["livyEndpointEnabled"] = livy
+        if sessions is not None:
+            interactive["sessionEnabled"] = sessions
+        params["interactiveConfiguration"] = interactive
+    emr = target.client("emr-serverless")
+    was_running = previous.state in ("STARTED", "STARTING")
+    if was_running and not restart:
+        raise UserError(
+            f"application {application_id} is {previous.state} and EMR Serverless only updates "
+            "stopped applications",
+            hint="add --restart to stop it, update it and start it again",
+        )
+    if was_running:
+        _call("StopApplication", emr.stop_application, applicationId=application_id)
+        wait_for_state(target, application_id, {"STOPPED"}, timeout=timeout, progress=progress)
+    _call("UpdateApplication", emr.update_application, **params)
+    if was_running:
+        _call("StartApplication", emr.start_application, applicationId=application_id)
+        wait_for_state(target, application_id, {"STARTED"}, timeout=timeout, progress=progress)
+    return ApplicationChange(previous, get_application(target, application_id))
+
+
+def _token() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

@@ -1,0 +1,84 @@
+"""The ``EmrCmk`` magics: thin parse-then-call wrappers over the Python API.
+
+Settings are traitlets, so ``%config EmrCmk.default_role = "arn:..."`` works, and so does an IPython
+profile's config file. Each magic's handling lives in its own module under ``magics/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Enum, Int, List, Unicode, observe
+
+from emr_cmk_notebook.magics.args import HelpShown
+
+
+@magics_class
+class EmrCmk(Magics):
+    """EMR Serverless sessions encrypted with your KMS key, and the checks and audits around it."""
+
+    region = Unicode(
+        None, allow_none=True, config=True, help="AWS region (default: the usual chain)"
+    )
+    profile = Unicode(None, allow_none=True, config=True, help="AWS profile name")
+    endpoint_url = Unicode(
+        None, allow_none=True, config=True, help="one endpoint for every service (tests, emulators)"
+    )
+    default_application = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="application id used when --application-id is omitted",
+    )
+    default_role = Unicode(
+        None, allow_none=True, config=True, help="execution role ARN used when --role is omitted"
+    )
+    default_key = Unicode(
+        None, allow_none=True, config=True, help="KMS key (ARN or alias) used when --key is omitted"
+    )
+    default_context = List(
+        Unicode(), default_value=[], config=True, help="encryption context pairs, as K=V strings"
+    )
+    default_transport = Enum(
+        ["livy", "connect"], default_value="livy", config=True, help="interactive transport"
+    )
+    wait_timeout = Int(900, config=True, help="seconds to wait for an application or session")
+
+    @observe(
+        "region",
+        "profile",
+        "endpoint_url",
+        "default_application",
+        "default_role",
+        "default_key",
+        "default_context",
+        "default_transport",
+        "wait_timeout",
+    )
+    def _echo_change(self, change: dict[str, Any]) -> None:
+        print(f"EmrCmk.{change['name']}: {change['old']!r} -> {change['new']!r}")
+
+    def target(self) -> Any:
+        """Where AWS calls go, from these settings."""
+        from emr_cmk_notebook.clients import AwsTarget
+
+        return AwsTarget(profile=self.profile, region=self.region, endpoint_url=self.endpoint_url)
+
+    def _run(self, module: str, line: str, cell: str | None = None) -> Any:
+        handler = importlib.import_module(f"emr_cmk_notebook.magics.{module}")
+        try:
+            return handler.run(self, line, cell) if cell is not None else handler.run(self, line)
+        except HelpShown:
+            return None
+
+    @line_magic
+    def emr_local(self, line: str) -> Any:
+        """%emr_local start [--seed demo] [--port N] | stop | status: the embedded local backend."""
+        return self._run("local_magic", line)
+
+    @line_magic
+    def emr_app(self, line: str) -> Any:
+        """%emr_app show|create|update: an application's disk encryption and endpoints."""
+        return self._run("app_magic", line)

@@ -1,0 +1,48 @@
+"""Showing results and progress in the notebook, and errors as one line."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from emr_cmk_notebook.core.errors import EmrCmkError
+
+
+def install_error_display(shell: Any) -> None:
+    """Show emr-cmk errors as one line (``Type: message``), no traceback; the cell still fails."""
+
+    def one_line(self: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
+        stb = [f"{etype.__name__}: {value}"]
+        # _showtraceback is what publishes an error output in a kernel and prints in a terminal.
+        self._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((EmrCmkError,), one_line)
+
+
+class ProgressLine:
+    """One line that updates in place while something long runs (a display handle in notebooks)."""
+
+    def __init__(self, label: str):
+        from IPython.display import display
+
+        self.label = label
+        self.started = time.monotonic()
+        self._handle = display(_Line(f"{label}…"), display_id=True)
+
+    def __call__(self, message: str) -> None:
+        elapsed = time.monotonic() - self.started
+        if self._handle is not None:
+            self._handle.update(_Line(f"{self.label}: {message} ({elapsed:.1f} s)"))
+
+
+class _Line:
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<code>{html.escape(self.text)}</code>"

@@ -1,0 +1,64 @@
+"""What a newcomer relies on: the README's commands are the ones CI runs, and they work."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def readme_commands() -> list[str]:
+    return re.findall(r"```bash\n(python3 -m venv .+)\n```", (ROOT / "README.md").read_text())
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():
+    quickstart, tests = readme_commands()[:2]
+    assert "notebooks/01_quickstart.ipynb" in quickstart
+    assert "pytest" in tests
+    assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_code_is_ruff_clean():
+    done = subprocess.run(
+        [str(BIN / "ruff"), "check", "--quiet", str(ROOT)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.integration
+def test_quickstart_notebook_runs_and_keeps_no_secret(tmp_path, emr_cmk_home):
+    output = tmp_path / "quickstart.ipynb"
+    done = subprocess.run(
+        [
+            str(BIN / "emr-cmk"),
+            "notebook",
+            "run",
+            str(ROOT / "notebooks" / "01_quickstart.ipynb"),
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    text = output.read_text()
+    notebook = nbformat.reads(text, as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("SUCCESS" in str(o) for o in outputs)
+    assert any("DisabledException" in str(o) for o in outputs)
+    assert "local-analytics-secret" not in text
+    assert "AWS_SECRET_ACCESS_KEY" not in text
+
+
+def test_committed_notebooks_hold_no_outputs():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), path
