@@ -82,3 +82,8 @@ class EmrCmk(Magics):
     def emr_app(self, line: str) -> Any:
         """%emr_app show|create|update: an application's disk encryption and endpoints."""
         return self._run("app_magic", line)
+
+    @line_magic
+    def emr_job(self, line: str) -> Any:
+        """%emr_job submit|status|list|cancel|logs: job runs with a job-level key."""
+        return self._run("job_magic", line)

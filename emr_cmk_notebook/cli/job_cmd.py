@@ -1,0 +1,116 @@
+"""``emr-cmk job submit|status|list|cancel``: job runs with a job-level key, from scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    job = sub.add_parser("job", help="EMR Serverless job runs with a job-level KMS key")
+    actions = job.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+
+    submit = actions.add_parser("submit", help="StartJobRun with an optional job-level key")
+    submit.add_argument("--application-id", required=True)
+    submit.add_argument("--role", required=True, help="execution role ARN")
+    submit.add_argument("--entry-point", required=True, help="script path or s3:// URI")
+    submit.add_argument("--args", default="", help="entry point arguments, one quoted string")
+    submit.add_argument("--spark-params", help="sparkSubmitParameters")
+    submit.add_argument("--key", help="job-level KMS key (ARN or alias)")
+    submit.add_argument("--context", action="append", metavar="K=V", help="context pair")
+    submit.add_argument("--name")
+    submit.add_argument("--wait", action="store_true", help="wait; exit 1 if the run fails")
+    submit.add_argument("--skip-check", action="store_true", help="skip the readiness gate")
+    _common(submit)
+    submit.set_defaults(handler=_submit)
+
+    for name, handler, text in (
+        ("status", _status, "a run's state and key"),
+        ("cancel", _cancel, "cancel a run"),
+    ):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("job_run_id")
+        p.add_argument("--application-id", required=True)
+        _common(p)
+        p.set_defaults(handler=handler)
+    listing = actions.add_parser("list", help="recent runs")
+    listing.add_argument("--application-id", required=True)
+    _common(listing)
+    listing.set_defaults(handler=_list)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region")
+    parser.add_argument("--profile")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _target(args: argparse.Namespace) -> Any:
+    from emr_cmk_notebook.clients import AwsTarget
+
+    return AwsTarget(profile=args.profile, region=args.region)
+
+
+def _show(result: Any, as_json: bool) -> None:
+    print(json.dumps(result.to_dict(), indent=2) if as_json else repr(result))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook import jobs
+    from emr_cmk_notebook.core.encryption import DiskEncryption
+    from emr_cmk_notebook.core.errors import UserError
+
+    if args.context and not args.key:
+        raise UserError("--context needs --key")
+    encryption = DiskEncryption.from_parts(args.key, args.context or []) if args.key else None
+    target = _target(args)
+    view = jobs.submit(
+        target,
+        args.application_id,
+        args.role,
+        args.entry_point,
+        args=shlex.split(args.args),
+        spark_params=args.spark_params,
+        encryption=encryption,
+        name=args.name,
+        check=not args.skip_check,
+    )
+    if args.wait:
+        try:
+            view = jobs.wait(
+                target,
+                args.application_id,
+                view.id,
+                progress=lambda state: print(f"{view.id}: {state}", file=sys.stderr),
+            )
+        except jobs.JobFailed as failed:
+            _show(failed.view, args.json)
+            print(f"emr-cmk: {failed}", file=sys.stderr)
+            return 1
+    _show(view, args.json)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook import jobs
+
+    _show(jobs.status(_target(args), args.application_id, args.job_run_id), args.json)
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook import jobs
+
+    _show(jobs.cancel(_target(args), args.application_id, args.job_run_id), args.json)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook import jobs
+
+    _show(jobs.list_jobs(_target(args), args.application_id), args.json)
+    return 0

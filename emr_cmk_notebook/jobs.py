@@ -1,0 +1,274 @@
+"""Job runs with a job-level key: submit, watch, list, cancel.
+
+A job's ``configurationOverrides.diskEncryptionConfiguration`` takes precedence over the
+application's key for that one run; the view says which key was in effect and where it came from.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from emr_cmk_notebook.apps import _call, get_application, resolve_encryption
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.render import table_html
+
+Progress = Callable[[str], None]
+FINAL_STATES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job run, with the key that protected its disks and where that key came from."""
+
+    id: str
+    application_id: str
+    name: str
+    state: str
+    state_details: str
+    key_arn: str | None
+    key_origin: str  # "job override" | "application default" | "AWS owned key"
+    context: dict[str, str] = field(default_factory=dict)
+    entry_point: str = ""
+
+    @classmethod
+    def from_api(cls, run: dict[str, Any], app_disk: dict[str, Any] | None) -> JobView:
+        override = (run.get("configurationOverrides") or {}).get("diskEncryptionConfiguration")
+        if override and override.get("encryptionKeyArn"):
+            disk, origin = override, "job override"
+        elif app_disk and app_disk.get("encryptionKeyArn"):
+            disk, origin = app_disk, "application default"
+        else:
+            disk, origin = {}, "AWS owned key"
+        driver = (run.get("jobDriver") or {}).get("sparkSubmit") or {}
+        return cls(
+            id=run["jobRunId"],
+            application_id=run["applicationId"],
+            name=run.get("name", ""),
+            state=run["state"],
+            state_details=run.get("stateDetails", ""),
+            key_arn=disk.get("encryptionKeyArn"),
+            key_origin=origin,
+            context=dict(disk.get("encryptionContext") or {}),
+            entry_point=driver.get("entryPoint", ""),
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def rows(self) -> list[tuple[str, str]]:
+        pairs = ", ".join(f"{k}={v}" for k, v in self.context.items()) or "none"
+        rows = [
+            ("job run", f"{self.name or '(unnamed)'} ({self.id})"),
+            ("application", self.application_id),
+            ("state", self.state),
+            ("disk key", f"{self.key_arn or 'AWS owned key'} ({self.key_origin})"),
+            ("encryption context", pairs),
+        ]
+        if self.state_details:
+            rows.append(("details", self.state_details))
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "application_id": self.application_id,
+            "name": self.name,
+            "state": self.state,
+            "state_details": self.state_details,
+            "key_arn": self.key_arn,
+            "key_origin": self.key_origin,
+            "context": self.context,
+            "entry_point": self.entry_point,
+        }
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{k:<19} {v}" for k, v in self.rows())
+
+    def _repr_html_(self) -> str:
+        return table_html(self.rows())
+
+
+@dataclass(frozen=True)
+class JobList:
+    """Several job runs, newest first."""
+
+    jobs: list[JobView]
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        columns = list(JobView.__dataclass_fields__)
+        return pd.DataFrame([j.to_dict() for j in self.jobs], columns=columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jobs": [j.to_dict() for j in self.jobs]}
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{j.id}  {j.state:<9} {j.key_origin:<19} {j.name}" for j in self.jobs)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()
+
+
+def _app_disk(target: AwsTarget, application_id: str) -> dict[str, Any] | None:
+    app = get_application(target, application_id)
+    return app.encryption.to_api() if app.encryption else None
+
+
+def status(target: AwsTarget, application_id: str, job_run_id: str) -> JobView:
+    """GetJobRun, as a JobView."""
+    emr = target.client("emr-serverless")
+    run = _call("GetJobRun", emr.get_job_run, applicationId=application_id, jobRunId=job_run_id)
+    return JobView.from_api(run["jobRun"], _app_disk(target, application_id))
+
+
+def list_jobs(target: AwsTarget, application_id: str, limit: int = 50) -> JobList:
+    """The application's most recent job runs."""
+    emr = target.client("emr-serverless")
+    runs = _call("ListJobRuns", emr.list_job_runs, applicationId=application_id, maxResults=limit)[
+        "jobRuns"
+    ]
+    disk = _app_disk(target, application_id)
+    views = [
+        JobView.from_api(
+            _call("GetJobRun", emr.get_job_run, applicationId=application_id, jobRunId=r["id"])[
+                "jobRun"
+            ],
+            disk,
+        )
+        for r in runs
+    ]
+    return JobList(views)
+
+
+def cancel(target: AwsTarget, application_id: str, job_run_id: str) -> JobView:
+    """CancelJobRun; returns the run as it stands after the request."""
+    emr = target.client("emr-serverless")
+    _call("CancelJobRun", emr.cancel_job_run, applicationId=application_id, jobRunId=job_run_id)
+    return status(target, application_id, job_run_id)
+
+
+def wait(
+    target: AwsTarget,
+    application_id: str,
+    job_run_id: str,
+    *,
+    timeout: float = 3600.0,
+    progress: Progress = _quiet,
+) -> JobView:
+    """Poll until the run finishes; a FAILED run raises with its stateDetails as the message."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        view = status(target, application_id, job_run_id)
+        if view.finished:
+            if view.state == "FAILED":
+                raise JobFailed(view)
+            return view
+        if time.monotonic() > deadline:
+            raise ServiceFault(f"job run {job_run_id} still {view.state} after {timeout:.0f} s")
+        progress(view.state)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)
+
+
+class JobFailed(ServiceFault):
+    """A job run ended FAILED; the message is its stateDetails."""
+
+    def __init__(self, view: JobView):
+        self.view = view
+        super().__init__(
+            f"job run {view.id} FAILED: {view.state_details or 'no details given'}",
+            code="JobRunFailed",
+        )
+
+
+def submit(
+    target: AwsTarget,
+    application_id: str,
+    role_arn: str,
+    entry_point: str,
+    *,
+    args: Sequence[str] = (),
+    spark_params: str | None = None,
+    encryption: DiskEncryption | None = None,
+    name: str | None = None,
+    check: bool = True,
+) -> JobView:
+    """StartJobRun with an optional job-level key; the key is resolved and checked first."""
+    if not role_arn:
+        raise UserError("no execution role given", hint="pass --role or set a default role")
+    if not entry_point:
+        raise UserError("no entry point given", hint="pass --entry-point PATH_OR_S3_URI")
+    overrides: dict[str, Any] = {}
+    if encryption is not None:
+        resolved = resolve_encryption(target, encryption)
+        if check:
+            _readiness_gate(target, resolved, application_id, role_arn)
+        overrides["diskEncryptionConfiguration"] = resolved.to_api()
+    driver: dict[str, Any] = {"entryPoint": entry_point}
+    if args:
+        driver["entryPointArguments"] = list(args)
+    if spark_params:
+        driver["sparkSubmitParameters"] = spark_params
+    params: dict[str, Any] = {
+        "applicationId": application_id,
+        "executionRoleArn": role_arn,
+        "clientToken": str(uuid.uuid4()),
+        "jobDriver": {"sparkSubmit": driver},
+        "configurationOverrides": overrides,
+    }
+    if name:
+        params["name"] = name
+    emr = target.client("emr-serverless")
+    started = _call("StartJobRun", emr.start_job_run, **params)
+    return status(target, application_id, started["jobRunId"])
+
+
+def _readiness_gate(
+    target: AwsTarget, encryption: DiskEncryption, application_id: str, role_arn: str
+) -> None:
+    try:
+        from emr_cmk_notebook.readiness import check_readiness
+    except ImportError:
+        return
+    report = check_readiness(
+        encryption.key_arn, application_id, role_arn, dict(encryption.context), target=target
+    )
+    if not report.ready:
+        raise NotReady(report)
+
+
+class NotReady(UserError):
+    """The readiness check failed; ``report`` says what and how to fix it."""
+
+    def __init__(self, report: Any):
+        self.report = report
+        failing = ", ".join(str(getattr(c, "title", c)) for c in getattr(report, "failures", []))
+        super().__init__(
+            f"the key is not ready for this workload: {failing or 'see the report'}",
+            hint="run %emr_key_check for the fix, or pass --skip-check to submit anyway",
+        )
+
+
+def dashboard_url(target: AwsTarget, application_id: str, job_run_id: str) -> str:
+    """The Spark UI / logs dashboard URL for a run (short-lived, as AWS issues it)."""
+    emr = target.client("emr-serverless")
+    answer = _call(
+        "GetDashboardForJobRun",
+        emr.get_dashboard_for_job_run,
+        applicationId=application_id,
+        jobRunId=job_run_id,
+    )
+    return answer.get("url", "")

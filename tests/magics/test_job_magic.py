@@ -1,0 +1,29 @@
+"""%emr_job against the local backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from emr_cmk_notebook.core.errors import UserError
+from tests.conftest import demo_app_id
+
+pytestmark = pytest.mark.integration
+ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
+
+
+def test_job_magic_submits_and_waits(shell, demo):
+    app = demo_app_id(demo)
+    view = shell.line(
+        "emr_job",
+        f"submit --application-id {app} --role {ROLE} --entry-point /tmp/job.py "
+        "--key alias/emr-analytics --context env=dev --wait",
+    )
+    assert view.state == "SUCCESS"
+    assert "job override" in view._repr_html_()
+    listed = shell.line("emr_job", f"list --application-id {app}")
+    assert view.id in {j.id for j in listed.jobs}
+
+
+def test_job_magic_needs_an_application(shell):
+    with pytest.raises(UserError, match="no application"):
+        shell.line("emr_job", "list")

@@ -1,0 +1,133 @@
+"""Job runs with job-level keys against the local backend (Python API, magic and CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from emr_cmk_notebook import jobs
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.errors import UserError
+from tests.conftest import demo_app_id, key_arn
+
+pytestmark = pytest.mark.integration
+ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def target(backend, monkeypatch):
+    for name, value in backend.env().items():
+        monkeypatch.setenv(name, value)
+    return AwsTarget()
+
+
+def test_job_key_overrides_and_is_shown_with_its_origin(target, demo):
+    app = demo_app_id(demo)
+    enc = DiskEncryption.parse("key=alias/emr-analytics env=prod")
+    view = jobs.submit(target, app, ROLE, "/tmp/job.py", encryption=enc, name="prod-job")
+    done = jobs.wait(target, app, view.id, timeout=30)
+    assert done.state == "SUCCESS"
+    assert done.key_arn == key_arn(demo, "alias/emr-analytics")
+    assert done.key_origin == "job override"
+    assert done.context == {"env": "prod"}
+
+
+def test_job_without_key_says_aws_owned_key(target, demo):
+    view = jobs.submit(target, demo_app_id(demo), ROLE, "/tmp/job.py")
+    assert view.key_origin == "AWS owned key"
+    assert view.key_arn is None
+
+
+def test_disabled_key_is_refused_before_submission(target, demo):
+    app = demo_app_id(demo)
+    before = len(jobs.list_jobs(target, app).jobs)
+    with pytest.raises(UserError) as exc:
+        jobs.submit(
+            target, app, ROLE, "/tmp/job.py", encryption=DiskEncryption("alias/emr-disabled")
+        )
+    assert key_arn(demo, "alias/emr-disabled") in str(exc.value)
+    assert "Disabled" in str(exc.value)
+    assert len(jobs.list_jobs(target, app).jobs) == before
+
+
+def test_production_and_development_jobs_are_told_apart_in_the_usage_frame(backend, target, demo):
+    from emr_cmk_notebook.usage import parse_records
+
+    app = demo_app_id(demo)
+    run = uuid.uuid4().hex[:8]
+    for env in ("prod", "dev"):
+        enc = DiskEncryption.from_parts("alias/emr-analytics", [f"env={env}", f"run={run}"])
+        view = jobs.submit(target, app, ROLE, "/tmp/job.py", encryption=enc)
+        jobs.wait(target, app, view.id, timeout=30)
+    events = backend.client("cloudtrail").lookup_events(
+        LookupAttributes=[
+            {"AttributeKey": "ResourceName", "AttributeValue": key_arn(demo, "alias/emr-analytics")}
+        ],
+        MaxResults=50,
+    )
+    frame = parse_records(events).frame
+    ours = frame[(frame["ctx.run"] == run) & (frame["event_name"] == "GenerateDataKey")]
+    assert sorted(ours["ctx.env"]) == ["dev", "prod"]
+    assert set(ours["identity_type"]) == {"AWSService"}
+    assert set(ours["application_id"]) == {app}
+
+
+def test_job_cli_submit_wait_json(backend, demo, tmp_path):
+    env = {**os.environ, **backend.env()}
+    done = subprocess.run(
+        [
+            str(BIN / "emr-cmk"),
+            "job",
+            "submit",
+            "--application-id",
+            demo_app_id(demo),
+            "--role",
+            ROLE,
+            "--entry-point",
+            "/tmp/job.py",
+            "--key",
+            "alias/emr-analytics",
+            "--context",
+            "env=ci",
+            "--wait",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    view = json.loads(done.stdout)
+    assert view["state"] == "SUCCESS" and view["context"] == {"env": "ci"}
+
+
+def test_job_cli_context_without_key_is_exit_2(backend):
+    done = subprocess.run(
+        [
+            str(BIN / "emr-cmk"),
+            "job",
+            "submit",
+            "--application-id",
+            "x",
+            "--role",
+            ROLE,
+            "--entry-point",
+            "/tmp/j.py",
+            "--context",
+            "a=b",
+        ],
+        env={**os.environ, **backend.env()},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
