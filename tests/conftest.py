@@ -45,3 +45,11 @@ def key_arn(status: dict, alias: str) -> str:
 def demo_app_id(status: dict) -> str:
     """The id of the seeded `demo-app` application."""
     return next(a["id"] for a in status["applications"] if a["name"] == "demo-app")
+
+
+@pytest.fixture(scope="session")
+def job_script(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small entry point that job runs really execute (no Spark, so it is quick)."""
+    path = tmp_path_factory.mktemp("jobs") / "job.py"
+    path.write_text("import sys\nprint('job ran with', sys.argv[1:])\n")
+    return str(path)

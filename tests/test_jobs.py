@@ -29,10 +29,10 @@ def target(backend, monkeypatch):
     return AwsTarget()
 
 
-def test_job_key_overrides_and_is_shown_with_its_origin(target, demo):
+def test_job_key_overrides_and_is_shown_with_its_origin(target, demo, job_script):
     app = demo_app_id(demo)
     enc = DiskEncryption.parse("key=alias/emr-analytics env=prod")
-    view = jobs.submit(target, app, ROLE, "/tmp/job.py", encryption=enc, name="prod-job")
+    view = jobs.submit(target, app, ROLE, job_script, encryption=enc, name="prod-job")
     done = jobs.wait(target, app, view.id, timeout=30)
     assert done.state == "SUCCESS"
     assert done.key_arn == key_arn(demo, "alias/emr-analytics")
@@ -40,32 +40,32 @@ def test_job_key_overrides_and_is_shown_with_its_origin(target, demo):
     assert done.context == {"env": "prod"}
 
 
-def test_job_without_key_says_aws_owned_key(target, demo):
-    view = jobs.submit(target, demo_app_id(demo), ROLE, "/tmp/job.py")
+def test_job_without_key_says_aws_owned_key(target, demo, job_script):
+    view = jobs.submit(target, demo_app_id(demo), ROLE, job_script)
     assert view.key_origin == "AWS owned key"
     assert view.key_arn is None
 
 
-def test_disabled_key_is_refused_before_submission(target, demo):
+def test_disabled_key_is_refused_before_submission(target, demo, job_script):
     app = demo_app_id(demo)
     before = len(jobs.list_jobs(target, app).jobs)
     with pytest.raises(UserError) as exc:
-        jobs.submit(
-            target, app, ROLE, "/tmp/job.py", encryption=DiskEncryption("alias/emr-disabled")
-        )
+        jobs.submit(target, app, ROLE, job_script, encryption=DiskEncryption("alias/emr-disabled"))
     assert key_arn(demo, "alias/emr-disabled") in str(exc.value)
     assert "Disabled" in str(exc.value)
     assert len(jobs.list_jobs(target, app).jobs) == before
 
 
-def test_production_and_development_jobs_are_told_apart_in_the_usage_frame(backend, target, demo):
+def test_production_and_development_jobs_are_told_apart_in_the_usage_frame(
+    backend, target, demo, job_script
+):
     from emr_cmk_notebook.usage import parse_records
 
     app = demo_app_id(demo)
     run = uuid.uuid4().hex[:8]
     for env in ("prod", "dev"):
         enc = DiskEncryption.from_parts("alias/emr-analytics", [f"env={env}", f"run={run}"])
-        view = jobs.submit(target, app, ROLE, "/tmp/job.py", encryption=enc)
+        view = jobs.submit(target, app, ROLE, job_script, encryption=enc)
         jobs.wait(target, app, view.id, timeout=30)
     events = backend.client("cloudtrail").lookup_events(
         LookupAttributes=[
@@ -80,7 +80,7 @@ def test_production_and_development_jobs_are_told_apart_in_the_usage_frame(backe
     assert set(ours["application_id"]) == {app}
 
 
-def test_job_cli_submit_wait_json(backend, demo, tmp_path):
+def test_job_cli_submit_wait_json(backend, demo, job_script):
     env = {**os.environ, **backend.env()}
     done = subprocess.run(
         [
@@ -92,7 +92,7 @@ def test_job_cli_submit_wait_json(backend, demo, tmp_path):
             "--role",
             ROLE,
             "--entry-point",
-            "/tmp/job.py",
+            job_script,
             "--key",
             "alias/emr-analytics",
             "--context",

@@ -43,6 +43,16 @@ _TAGGABLE_ARN = re.compile(
 )
 
 
+class JobExecutor(Protocol):
+    """Runs a job run's entry point (see ``local/job_runner.py``)."""
+
+    def start(self, run: Any, finished: Callable[[bool, str], None]) -> None: ...
+
+    def cancel(self, run_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class KeyService(Protocol):
     """What the emulated service needs from the local KMS."""
 
@@ -168,8 +178,11 @@ class EmrServerless(JobRunOperations):
         state_delay: float = 0.5,
         job_step_delay: float = 0.3,
         clock: Callable[[], float] = time.time,
+        executor: JobExecutor | None = None,
     ):
         self.keys = keys
+        # Runs entry points for real; without one a run succeeds once its KMS calls pass.
+        self.executor = executor
         self.state_delay = state_delay
         self.job_step_delay = job_step_delay
         self._clock = clock
@@ -256,8 +269,15 @@ class EmrServerless(JobRunOperations):
                 if app.state != "TERMINATED"
             ]
 
+    def application_view(self, account_id: str, region: str, app_id: str) -> dict[str, Any]:
+        """GetApplication's ``application`` as ``account_id`` sees it (ResourceNotFound if not)."""
+        with self._lock:
+            return self._application(account_id, region, app_id).view()
+
     def reset(self) -> None:
         """Forget every application and job run."""
+        if self.executor is not None:
+            self.executor.close()
         with self._lock:
             self._timers.clear()
             self._apps.clear()
@@ -266,8 +286,10 @@ class EmrServerless(JobRunOperations):
             self._run_tokens.clear()
 
     def close(self) -> None:
-        """Stop the transition thread."""
+        """Stop the transition thread and any running entry point."""
         self._timers.close()
+        if self.executor is not None:
+            self.executor.close()
 
     # --- applications ----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 
 if TYPE_CHECKING:
-    from emr_cmk_notebook.local.emr import Application, KeyService, Timers
+    from emr_cmk_notebook.local.emr import Application, JobExecutor, KeyService, Timers
     from emr_cmk_notebook.local.wire import ApiRequest
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -118,6 +118,7 @@ class JobRunOperations:
     lock, timers and applications; it provides ``_app_for``, ``_start_later`` and ``_apps``)."""
 
     keys: KeyService
+    executor: JobExecutor | None
     job_step_delay: float
     _lock: threading.RLock
     _clock: Callable[[], float]
@@ -221,6 +222,8 @@ class JobRunOperations:
             if cancelling:
                 self._set_state(run, "CANCELLING")
         if cancelling:
+            if self.executor is not None:
+                self.executor.cancel(run.id)
             self._timers.call_later(self.job_step_delay, lambda: self._cancelled(run.id))
         return {"applicationId": run.app_id, "jobRunId": run.id}
 
@@ -256,8 +259,18 @@ class JobRunOperations:
             self._set_state(run, target)
         if target == "RUNNING" and run.disk is not None and not self._use_disk_key(run, run.disk):
             return
+        if target == "RUNNING" and self.executor is not None:
+            self.executor.start(run, lambda ok, details: self._finished(run_id, ok, details))
+            return
         if target not in _FINAL:
             self._step_later(run_id, target)
+
+    def _finished(self, run_id: str, ok: bool, details: str) -> None:
+        """The entry point ended: SUCCESS, or FAILED with what it said last."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None and run.state == "RUNNING":
+                self._set_state(run, "SUCCESS" if ok else "FAILED", details)
 
     def _use_disk_key(self, run: JobRun, disk: dict[str, Any]) -> bool:
         """The service's GenerateDataKey + Decrypt for the run's disks; a refusal fails the run."""

@@ -26,7 +26,11 @@ from emr_cmk_notebook.local.cloudtrail import handle as handle_cloudtrail
 from emr_cmk_notebook.local.emr import EmrServerless
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.faults import Faults
+from emr_cmk_notebook.local.job_runner import LocalJobExecutor
 from emr_cmk_notebook.local.kms import LocalKms
+from emr_cmk_notebook.local.livy import PREFIX as LIVY_PREFIX
+from emr_cmk_notebook.local.livy import LivyEndpoint, livy_url
+from emr_cmk_notebook.local.policy_engine_seam import EngineKeyPolicySeam
 from emr_cmk_notebook.local.wire import (
     ApiRequest,
     ApiResponse,
@@ -51,6 +55,13 @@ def xml_error(err: AwsError) -> ApiResponse:
     return ApiResponse(err.status, body.encode(), {"Content-Type": "text/xml"})
 
 
+def read_s3_object(account: str, bucket: str, key: str) -> bytes:
+    """An object from the backend's S3 (for ``s3://`` entry points)."""
+    from moto.s3.models import s3_backends
+
+    return s3_backends[account]["aws"].get_object(bucket, key).value
+
+
 def error_for(service: str, err: AwsError) -> ApiResponse:
     """``err`` in the wire style of ``service``."""
     if service in JSON11_SERVICES:
@@ -72,8 +83,11 @@ class Backend:
         self.endpoint = ""
         self.faults = Faults()
         self.trail = CloudTrail(self.data_dir / "cloudtrail")
-        self.kms = LocalKms(self.trail, self._forward_to_moto)
-        self.emr = EmrServerless(self.kms)
+        self.kms = LocalKms(self.trail, self._forward_to_moto, EngineKeyPolicySeam())
+        self.emr = EmrServerless(
+            self.kms, executor=LocalJobExecutor(self.data_dir / "jobs", read_s3_object)
+        )
+        self.livy = LivyEndpoint(self.emr, self.kms, self.data_dir / "livy")
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.world: seed.World | None = None
         self._lock = threading.Lock()
@@ -85,6 +99,7 @@ class Backend:
     def reset(self) -> None:
         """Forget everything and lay the seed anew."""
         with self._lock:
+            self.livy.reset()
             moto_api_backend.reset()
             self.emr.reset()
             self.trail.reset()
@@ -92,6 +107,7 @@ class Backend:
             self.world = seed.lay(self, self.seed_name) if self.seed_name else None
 
     def close(self) -> None:
+        self.livy.close()
         self.emr.close()
         self.trail.close()
 
@@ -109,7 +125,8 @@ class Backend:
         }
 
     def _application_status(self, app: dict[str, Any]) -> dict[str, Any]:
-        return {**app, "livy_url": None}
+        view = self.emr.application_view(app["account"], app["region"], app["id"])
+        return {**app, "livy_url": livy_url(self.endpoint, view)}
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -117,11 +134,12 @@ class Backend:
             "lookup_tps": self.trail.lookup_tps,
             "state_delay": self.emr.state_delay,
             "job_step_delay": self.emr.job_step_delay,
+            **self.livy.settings(),
         }
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply settings (faults, lookup_tps, state_delay, job_step_delay)."""
-        allowed = {"faults", "lookup_tps", "state_delay", "job_step_delay"}
+        """Apply settings (faults, lookup_tps, state_delay, job_step_delay, livy_*)."""
+        allowed = {"faults", "lookup_tps", "state_delay", "job_step_delay", *self.livy.settings()}
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(allowed)}")
@@ -130,6 +148,11 @@ class Backend:
             self.trail.set_lookup_tps(changes["lookup_tps"])
         self.emr.set_delays(
             state_delay=changes.get("state_delay"), job_step_delay=changes.get("job_step_delay")
+        )
+        self.livy.update_settings(
+            session_limit=changes.get("livy_session_limit"),
+            idle_timeout=changes.get("livy_idle_timeout"),
+            start_delay=changes.get("livy_start_delay"),
         )
         self.faults = faults
         return self.settings()
@@ -145,6 +168,8 @@ class Backend:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         if path.startswith("/_local/"):
             response = self._admin(environ["REQUEST_METHOD"], path, body)
+        elif path.startswith(LIVY_PREFIX):
+            response = self._livy(environ, body)
         else:
             response = self._aws(environ, body)
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
@@ -153,13 +178,7 @@ class Backend:
         return [response.body]
 
     def _aws(self, environ: dict[str, Any], body: bytes) -> ApiResponse:
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
+        headers = _headers(environ)
         scope = CREDENTIAL_SCOPE.search(
             headers.get("authorization", "") or environ.get("QUERY_STRING", "").replace("%2F", "/")
         )
@@ -197,6 +216,13 @@ class Backend:
             return self._forward_to_moto(request, identity.account_id)
         except AwsError as err:
             return error_for(service, err)
+
+    def _livy(self, environ: dict[str, Any], body: bytes) -> ApiResponse:
+        headers = _headers(environ)
+        raw_target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]
+        raw_path = raw_target.split("?", 1)[0]
+        query = environ.get("QUERY_STRING", "")
+        return self.livy.handle(environ["REQUEST_METHOD"], raw_path, query, headers, body)
 
     def _forward_to_moto(self, request: ApiRequest, account_id: str) -> ApiResponse:
         environ = dict(request.environ)  # type: ignore[attr-defined]
@@ -236,6 +262,19 @@ class Backend:
         except (ValueError, TypeError) as exc:
             return _json(400, {"error": str(exc)})
         return _json(404, {"error": f"no admin route {method} {path}"})
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request headers, lower-case, as a client sent (and signed) them."""
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
 
 
 def _json(status: int, data: Any) -> ApiResponse:

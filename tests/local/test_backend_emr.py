@@ -26,13 +26,13 @@ def wait_for_job(emr, app_id: str, run_id: str, timeout: float = 20.0) -> dict:
     raise AssertionError(f"job {run_id} still {run['state']} after {timeout} s")
 
 
-def start_job(emr, app_id: str, disk: dict | None = None) -> str:
+def start_job(emr, app_id: str, script: str, disk: dict | None = None) -> str:
     overrides = {"diskEncryptionConfiguration": disk} if disk is not None else {}
     return emr.start_job_run(
         applicationId=app_id,
         executionRoleArn=ROLE,
         clientToken=str(uuid.uuid4()),
-        jobDriver={"sparkSubmit": {"entryPoint": "local:///tmp/job.py"}},
+        jobDriver={"sparkSubmit": {"entryPoint": f"local://{script}"}},
         configurationOverrides=overrides,
     )["jobRunId"]
 
@@ -81,12 +81,14 @@ def test_alias_arn_is_rejected_and_leaves_no_application(backend):
     assert {a["id"] for a in emr.list_applications()["applications"]} == before
 
 
-def test_job_with_session_key_makes_service_calls_with_its_context(backend, demo):
+def test_job_with_session_key_makes_service_calls_with_its_context(backend, demo, job_script):
     emr = backend.client("emr-serverless")
     app_id = demo_app_id(demo)
     key = key_arn(demo, "alias/emr-analytics")
     marker = f"run-{uuid.uuid4().hex[:8]}"
-    run_id = start_job(emr, app_id, {"encryptionKeyArn": key, "encryptionContext": {"run": marker}})
+    run_id = start_job(
+        emr, app_id, job_script, {"encryptionKeyArn": key, "encryptionContext": {"run": marker}}
+    )
     assert wait_for_job(emr, app_id, run_id)["state"] == "SUCCESS"
 
     made = [
@@ -105,17 +107,17 @@ def test_job_with_session_key_makes_service_calls_with_its_context(backend, demo
     assert record["resources"][0]["ARN"] == key
 
 
-def test_job_with_disabled_key_fails_naming_the_key(backend, demo):
+def test_job_with_disabled_key_fails_naming_the_key(backend, demo, job_script):
     emr = backend.client("emr-serverless")
     app_id = demo_app_id(demo)
     key = key_arn(demo, "alias/emr-disabled")
-    run = wait_for_job(emr, app_id, start_job(emr, app_id, {"encryptionKeyArn": key}))
+    run = wait_for_job(emr, app_id, start_job(emr, app_id, job_script, {"encryptionKeyArn": key}))
     assert run["state"] == "FAILED"
     assert key in run["stateDetails"]
     assert "DisabledException" in run["stateDetails"]
 
 
-def test_job_on_another_accounts_key_is_logged_in_both_accounts(backend, demo):
+def test_job_on_another_accounts_key_is_logged_in_both_accounts(backend, demo, job_script):
     from emr_cmk_notebook.local import SECURITY_ACCOUNT
 
     emr = backend.client("emr-serverless")
@@ -123,7 +125,7 @@ def test_job_on_another_accounts_key_is_logged_in_both_accounts(backend, demo):
     shared = demo["shared_key_arn"]
     marker = f"x-{uuid.uuid4().hex[:8]}"
     run_id = start_job(
-        emr, app_id, {"encryptionKeyArn": shared, "encryptionContext": {"m": marker}}
+        emr, app_id, job_script, {"encryptionKeyArn": shared, "encryptionContext": {"m": marker}}
     )
     assert wait_for_job(emr, app_id, run_id)["state"] == "SUCCESS"
 

@@ -11,11 +11,11 @@ pytestmark = pytest.mark.integration
 ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
 
 
-def test_job_magic_submits_and_waits(shell, demo):
+def test_job_magic_submits_and_waits(shell, demo, job_script):
     app = demo_app_id(demo)
     view = shell.line(
         "emr_job",
-        f"submit --application-id {app} --role {ROLE} --entry-point /tmp/job.py "
+        f"submit --application-id {app} --role {ROLE} --entry-point {job_script} "
         "--key alias/emr-analytics --context env=dev --wait",
     )
     assert view.state == "SUCCESS"

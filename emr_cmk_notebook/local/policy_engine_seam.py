@@ -1,0 +1,98 @@
+"""The key-policy seam that enforces the policy engine on every KMS call of the local backend.
+
+A call is allowed when ``core.policy.evaluate`` allows it against the key policy and the caller's
+identity policies read from moto's IAM (a user's inline, attached and group policies; for an
+assumed-role session, its role's inline and attached policies), or when a grant on the key allows
+it. For ``AWSService`` callers only the key policy counts, as at AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from moto.iam.models import iam_backends
+from moto.kms.models import kms_backends
+
+from emr_cmk_notebook.core.policy import InvalidPolicy, InvalidRequest, Request, evaluate
+from emr_cmk_notebook.local.accounts import PARTITION
+from emr_cmk_notebook.local.identity import Identity
+from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam, Verdict
+from emr_cmk_notebook.readiness.grants import granting_grant
+
+
+def _documents(owner: Any) -> list[str]:
+    inline = list(owner.policies.values())
+    attached = [
+        version.document
+        for policy in owner.managed_policies.values()
+        for version in policy.versions
+        if version.is_default_version
+    ]
+    return inline + attached
+
+
+def identity_policies(identity: Identity) -> list[str]:
+    """The identity policy documents that apply to ``identity`` (none for services and root)."""
+    if identity.type not in ("IAMUser", "AssumedRole"):
+        return []
+    iam = iam_backends[identity.account_id][PARTITION]
+    try:
+        if identity.type == "AssumedRole" and identity.role_arn:
+            return _documents(iam.get_role(identity.role_arn.rsplit("/", 1)[-1]))
+        if identity.type == "IAMUser" and identity.user_name:
+            user = iam.get_user(identity.user_name)
+            groups = iam.get_groups_for_user(identity.user_name)
+            return _documents(user) + [doc for group in groups for doc in _documents(group)]
+    except Exception:  # moto raises its own NoSuchEntity types; a deleted principal has none
+        return []
+    return []
+
+
+def _grants(key_arn: str) -> Iterable[dict[str, Any]]:
+    fields = key_arn.split(":", 5)
+    key = kms_backends[fields[4]][fields[3]].keys.get(fields[5].removeprefix("key/"))
+    return [grant.to_json() for grant in key.grants.values()] if key is not None else []
+
+
+def _encryption_context(request: KeyAccessRequest) -> dict[str, str]:
+    prefix = "kms:encryptioncontext:"
+    return {
+        name[len(prefix) :]: str(value)
+        for name, value in request.context.items()
+        if name.lower().startswith(prefix) and name.lower() != "kms:encryptioncontextkeys"
+    }
+
+
+class EngineKeyPolicySeam(KeyPolicySeam):
+    """Decides each KMS call with the key-policy engine, the caller's IAM policies and grants."""
+
+    def authorize(self, request: KeyAccessRequest) -> Verdict:
+        """Allow, or refuse with the message AWS KMS gives plus the engine's reason."""
+        principal = request.identity.principal
+        docs = [] if request.identity.type == "AWSService" else identity_policies(request.identity)
+        call = Request(principal, request.action, request.key_arn, dict(request.context))
+        try:
+            decision = evaluate(call, request.key_policy, [json.loads(d) for d in docs if d])
+        except (InvalidPolicy, InvalidRequest, ValueError) as exc:
+            return Verdict(
+                False, f"{_denied(principal, request)} (the policy cannot be read: {exc})"
+            )
+        if decision.allowed:
+            return Verdict(True)
+        if decision.decision == "implicit_deny" and granting_grant(
+            _grants(request.key_arn), principal, request.action, _encryption_context(request)
+        ):
+            return Verdict(True)
+        why = "with an explicit deny in a resource-based policy"
+        if decision.decision == "implicit_deny":
+            why = f"because no resource-based policy allows the {request.action} action"
+        return Verdict(False, f"{_denied(principal, request)} {why} ({decision.reason})")
+
+
+def _denied(principal: str, request: KeyAccessRequest) -> str:
+    return (
+        f"User: {principal} is not authorized to perform: {request.action} "
+        f"on resource: {request.key_arn}"
+    )
