@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 
 # Modules under emr_cmk_notebook.cli that add a subcommand; imported lazily so --help stays fast.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("local_cmd", "policy_cmd", "notebook_cmd", "usage_cmd", "job_cmd")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "local_cmd",
+    "policy_cmd",
+    "notebook_cmd",
+    "usage_cmd",
+    "job_cmd",
+    "keycheck_cmd",
+)
 
 
 class UsageError(UserError):

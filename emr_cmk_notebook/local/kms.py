@@ -139,12 +139,14 @@ class LocalKms:
             raise AwsError("KMSInvalidStateException", f"{key.arn} is {state}.")
         if operation.startswith("GenerateDataKeyPair"):
             return
-        if key.key_spec != "SYMMETRIC_DEFAULT" or key.key_usage != "ENCRYPT_DECRYPT":
+        # moto leaves KeyUsage unset when CreateKey omits it; KMS defaults it to ENCRYPT_DECRYPT.
+        usage = key.key_usage or "ENCRYPT_DECRYPT"
+        if key.key_spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
             raise AwsError(
                 "InvalidKeyUsageException",
                 f"{operation} needs a symmetric encryption key (KeySpec SYMMETRIC_DEFAULT, "
                 f"KeyUsage ENCRYPT_DECRYPT); {key.arn} is {key.key_spec} with KeyUsage "
-                f"{key.key_usage}.",
+                f"{usage}.",
             )
 
     def _authorize(

@@ -1,0 +1,91 @@
+"""Readiness: will a key, an application, an execution role and the caller let encrypted work start?
+
+from emr_cmk_notebook.readiness import check_readiness, apply_fix
+report = check_readiness("alias/emr-analytics", "00abc...", "arn:aws:iam::111122223333:role/R")
+report.ready, report.failures           # and report shows itself as a table in a notebook
+apply_fix(report)                        # merges the key-policy fixes into the key policy
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.arns import parse_arn, quoted
+from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.readiness.checks import Check, run_checks
+from emr_cmk_notebook.readiness.fixes import AppliedFix, Fix, apply_fix
+from emr_cmk_notebook.readiness.gather import Inputs, gather
+from emr_cmk_notebook.readiness.report import ReadinessReport
+
+__all__ = [
+    "AppliedFix",
+    "Check",
+    "Fix",
+    "ReadinessReport",
+    "apply_fix",
+    "check_readiness",
+]
+
+_APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")
+_ROLE_RESOURCE = re.compile(r"role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
+
+
+def _role(role_arn: str) -> str:
+    try:
+        arn = parse_arn(role_arn)
+    except UserError:
+        arn = None
+    if arn is None or arn.service != "iam" or not _ROLE_RESOURCE.fullmatch(arn.resource):
+        raise UserError(
+            f"--role {quoted(role_arn, 80)} is not an IAM role ARN; "
+            "write it as arn:aws:iam::ACCOUNT:role/NAME",
+            field="role",
+        )
+    if not re.fullmatch(r"[0-9]{12}", arn.account):
+        raise UserError(f"--role {quoted(role_arn, 80)} needs a 12-digit account id", field="role")
+    return role_arn
+
+
+def check_readiness(
+    key: str,
+    application_id: str,
+    role_arn: str,
+    context: Mapping[str, str] | Iterable[str] | str | None = None,
+    *,
+    target: AwsTarget | None = None,
+) -> ReadinessReport:
+    """Check every requirement for starting encrypted work; bad input raises ``UserError``."""
+    encryption = DiskEncryption.from_parts(key, context)
+    if not isinstance(application_id, str) or not _APPLICATION_ID.fullmatch(application_id):
+        raise UserError(
+            f"--application-id {quoted(application_id)} is not an EMR Serverless application id "
+            "(lowercase letters and digits, e.g. 00fabcdefghijklm)",
+            field="application_id",
+        )
+    target = target or AwsTarget()
+    inputs = Inputs(
+        key=encryption.key,
+        application_id=application_id,
+        role_arn=_role(role_arn),
+        context=dict(encryption.context),
+        region=target.resolved_region(),
+    )
+    started = time.perf_counter()
+    facts = gather(inputs, target)
+    checks = run_checks(facts)
+    caller = facts.caller_principal
+    return ReadinessReport(
+        key=inputs.key,
+        key_arn=facts.key_arn,
+        application_id=application_id,
+        role_arn=role_arn,
+        caller_arn=caller.caller_arn if caller else None,
+        region=inputs.region,
+        checks=checks,
+        elapsed_s=time.perf_counter() - started,
+        target=target,
+    )

@@ -1,0 +1,93 @@
+"""AWS calls for readiness: run independent ones concurrently and keep refusals as data.
+
+A refused or failed call is not an error here: it becomes an ``Unreadable`` that the checks turn
+into an ``unknown`` saying what could not be read and how to check it by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from emr_cmk_notebook.clients import AwsTarget, service_endpoint
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A call that did not answer: which operation, the error code and the service's message."""
+
+    operation: str
+    code: str
+    message: str
+
+    @property
+    def denied(self) -> bool:
+        """True when the caller lacks the permission (rather than the thing being absent)."""
+        return "AccessDenied" in self.code or self.code in ("UnauthorizedOperation", "Forbidden")
+
+    @property
+    def missing(self) -> bool:
+        """True when AWS says the thing does not exist."""
+        return "NotFound" in self.code or self.code == "NoSuchEntity"
+
+    def __str__(self) -> str:
+        return f"{self.operation} failed: {self.code}: {self.message}"
+
+
+def attempt(operation: str, call: Callable[[], T]) -> T | Unreadable:
+    """``call()``, or an ``Unreadable`` when AWS refuses or cannot be reached."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    try:
+        return call()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return Unreadable(operation, error.get("Code", "Unknown"), error.get("Message", ""))
+    except (BotoCoreError, ResponseParserError) as exc:
+        return Unreadable(operation, type(exc).__name__, str(exc))
+
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def client(target: AwsTarget, service: str, *, max_attempts: int | None = None) -> Any:
+    """A boto3 client, reused across checks (clients are thread-safe once created)."""
+    chosen = target if max_attempts is None else target.with_changes(max_attempts=max_attempts)
+    # The environment decides endpoint and credentials when the target does not, so it is part
+    # of the cache key: a restarted local backend must not be reached through a stale client.
+    env = (service_endpoint(service), os.environ.get("AWS_ACCESS_KEY_ID"))
+    cache_key = (chosen, service, env)
+    with _clients_lock:
+        if cache_key not in _clients:
+            _clients[cache_key] = chosen.client(service)
+        return _clients[cache_key]
+
+
+class Calls:
+    """A thread pool whose tasks may wait on earlier tasks, so chains start as soon as they can."""
+
+    def __init__(self, workers: int = 16):
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readiness")
+
+    def __enter__(self) -> Calls:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def run(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Start ``fn(*args)`` now; ``args`` that are futures are replaced by their results."""
+
+        def task() -> T:
+            values = [a.result() if isinstance(a, Future) else a for a in args]
+            return fn(*values)
+
+        return self._pool.submit(task)

@@ -1,0 +1,193 @@
+"""Everything readiness reads from AWS, fetched concurrently in two rounds.
+
+Round one needs only the input: the caller (STS), the key (DescribeKey), the application, and the
+account's IAM. Round two needs the key ARN or the caller: the key policy, the grants and the
+identity-policy simulations. Each task starts as soon as what it needs has arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.arns import application_arn
+from emr_cmk_notebook.readiness.calls import Calls, Unreadable, attempt, client
+from emr_cmk_notebook.readiness.identity import (
+    AccountDetails,
+    IdentityPolicies,
+    Principal,
+    Simulated,
+    account_details,
+    identity_policies,
+    simulate,
+)
+
+SERVICE_PRINCIPAL = "emr-serverless.amazonaws.com"
+SERVICE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+CALLER_ACTIONS = ("kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
+ROLE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the user asked about."""
+
+    key: str
+    application_id: str
+    role_arn: str
+    context: Mapping[str, str]
+    region: str
+
+
+@dataclass
+class Facts:
+    """What AWS answered; each field is the answer or an ``Unreadable``."""
+
+    inputs: Inputs
+    caller: dict[str, Any] | Unreadable
+    key: dict[str, Any] | Unreadable
+    application: dict[str, Any] | Unreadable
+    key_policy: str | Unreadable | None
+    grants: list[dict[str, Any]] | Unreadable | None
+    caller_policies: IdentityPolicies | None
+    role_policies: IdentityPolicies
+    caller_simulation: Simulated | Unreadable | None
+    role_simulation: Simulated | Unreadable | None
+
+    @property
+    def key_arn(self) -> str | None:
+        return None if isinstance(self.key, Unreadable) else self.key["Arn"]
+
+    @property
+    def caller_principal(self) -> Principal | None:
+        return None if isinstance(self.caller, Unreadable) else Principal.parse(self.caller["Arn"])
+
+    @property
+    def app_account(self) -> str:
+        """The application's account: from its ARN, else the caller's, else the role's."""
+        if not isinstance(self.application, Unreadable):
+            return self.application["arn"].split(":")[4]
+        if not isinstance(self.caller, Unreadable):
+            return self.caller["Account"]
+        return Principal.parse(self.inputs.role_arn).account
+
+    @property
+    def app_region(self) -> str:
+        if not isinstance(self.application, Unreadable):
+            return self.application["arn"].split(":")[3]
+        return self.inputs.region
+
+    @property
+    def app_arn(self) -> str:
+        return application_arn(self.app_region, self.app_account, self.inputs.application_id)
+
+
+def service_context(inputs: Inputs, app_arn: str, account: str) -> dict[str, Any]:
+    """The condition keys of the service's GenerateDataKey and Decrypt for worker disks."""
+    context = {**inputs.context, "applicationId": inputs.application_id}
+    keys: dict[str, Any] = {"aws:SourceArn": app_arn, "aws:SourceAccount": account}
+    keys.update({f"kms:EncryptionContext:{k}": v for k, v in context.items()})
+    keys["kms:EncryptionContextKeys"] = list(context)
+    keys["kms:CallerAccount"] = account
+    return keys
+
+
+def principal_context(inputs: Inputs, principal: Principal, action: str) -> dict[str, Any]:
+    """The condition keys of a call by a user or role (``kms:ViaService`` for the caller's)."""
+    keys: dict[str, Any] = {
+        "kms:CallerAccount": principal.account,
+        "aws:PrincipalAccount": principal.account,
+        "aws:PrincipalArn": principal.arn,
+    }
+    if action != "kms:DescribeKey":
+        context = {**inputs.context, "applicationId": inputs.application_id}
+        keys.update({f"kms:EncryptionContext:{k}": v for k, v in context.items()})
+        keys["kms:EncryptionContextKeys"] = list(context)
+    return keys
+
+
+def caller_context(inputs: Inputs, principal: Principal, action: str) -> dict[str, Any]:
+    """A caller's call as EMR Serverless makes it on the caller's behalf."""
+    via = {"kms:ViaService": f"emr-serverless.{inputs.region}.amazonaws.com"}
+    return {**principal_context(inputs, principal, action), **via}
+
+
+def _simulation_context(inputs: Inputs, principal: Principal, caller: bool) -> dict[str, Any]:
+    keys = (caller_context if caller else principal_context)(inputs, principal, "kms:Decrypt")
+    # The simulator fills the aws: principal keys itself.
+    return {k: v for k, v in keys.items() if not k.startswith("aws:")}
+
+
+def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
+    """Read everything the checks need, concurrently (``workers=1`` runs the calls one by one)."""
+    kms, sts, iam = client(target, "kms"), client(target, "sts"), client(target, "iam")
+    emr = client(target, "emr-serverless")
+    # One try only: the simulator is a bonus, and retrying a refusal only adds latency.
+    simulator = client(target, "iam", max_attempts=1)
+    role = Principal.parse(inputs.role_arn)
+
+    def key_policy(key: dict[str, Any] | Unreadable) -> str | Unreadable | None:
+        if isinstance(key, Unreadable):
+            return None
+        call = lambda: kms.get_key_policy(KeyId=key["Arn"], PolicyName="default")["Policy"]  # noqa: E731
+        return attempt("kms:GetKeyPolicy", call)
+
+    def grants(key: dict[str, Any] | Unreadable) -> list[dict[str, Any]] | Unreadable | None:
+        if isinstance(key, Unreadable):
+            return None
+        pages = kms.get_paginator("list_grants").paginate(KeyId=key["Arn"])
+        return attempt("kms:ListGrants", lambda: pages.build_full_result()["Grants"])
+
+    def policies(
+        details: AccountDetails | Unreadable,
+        caller: dict[str, Any] | Unreadable,
+        principal: Principal | None,
+    ) -> IdentityPolicies | None:
+        if principal is None:
+            if isinstance(caller, Unreadable):
+                return None
+            principal = Principal.parse(caller["Arn"])
+        account = principal.account if isinstance(caller, Unreadable) else caller["Account"]
+        return identity_policies(iam, details, account, principal)
+
+    def simulation(
+        key: dict[str, Any] | Unreadable,
+        caller: dict[str, Any] | Unreadable | None,
+    ) -> Simulated | Unreadable | None:
+        if isinstance(key, Unreadable) or isinstance(caller, Unreadable):
+            return None
+        principal = role if caller is None else Principal.parse(caller["Arn"])
+        if principal.kind not in ("user", "role"):
+            return None
+        actions = ROLE_ACTIONS if caller is None else CALLER_ACTIONS
+        context = _simulation_context(inputs, principal, caller is not None)
+        return simulate(simulator, principal, actions, key["Arn"], context)
+
+    with Calls(workers) as calls:
+        caller = calls.run(attempt, "sts:GetCallerIdentity", sts.get_caller_identity)
+        key = calls.run(
+            attempt, "kms:DescribeKey", lambda: kms.describe_key(KeyId=inputs.key)["KeyMetadata"]
+        )
+        app = calls.run(
+            attempt,
+            "emr-serverless:GetApplication",
+            lambda: emr.get_application(applicationId=inputs.application_id)["application"],
+        )
+        details = calls.run(account_details, iam)
+        found = {
+            "key_policy": calls.run(key_policy, key),
+            "grants": calls.run(grants, key),
+            "caller_policies": calls.run(policies, details, caller, None),
+            "role_policies": calls.run(policies, details, caller, role),
+            "caller_simulation": calls.run(simulation, key, caller),
+            "role_simulation": calls.run(simulation, key, None),
+        }
+        return Facts(
+            inputs=inputs,
+            caller=caller.result(),
+            key=key.result(),
+            application=app.result(),
+            **{name: future.result() for name, future in found.items()},
+        )
