@@ -67,6 +67,7 @@ class KeyService(Protocol):
         key_arn: str,
         encryption_context: dict[str, str],
         source_arn: str,
+        role_arn: str | None = None,
     ) -> None:
         """GenerateDataKey + Decrypt as the service principal; raises ``AwsError`` when refused."""
 

@@ -284,6 +284,7 @@ class JobRunOperations:
                 key_arn=key_arn,
                 encryption_context=context,
                 source_arn=run.app_arn,
+                role_arn=run.request["executionRoleArn"],
             )
         except AwsError as err:
             with self._lock:

@@ -262,8 +262,14 @@ class LocalKms:
         key_arn: str,
         encryption_context: dict[str, str],
         source_arn: str,
+        role_arn: str | None = None,
     ) -> None:
-        """GenerateDataKey, then Decrypt, as ``emr-serverless.amazonaws.com`` does for disks."""
+        """GenerateDataKey, then Decrypt, as ``emr-serverless.amazonaws.com`` does for disks.
+
+        With ``role_arn``, the execution role then decrypts the data key as the workers would
+        (an emulation assumption: AWS documents that the role needs GenerateDataKey and Decrypt,
+        not which calls it makes), so a role without KMS permissions fails the work.
+        """
         service = Identity.aws_service(EMR_SERVERLESS_PRINCIPAL, account_id)
         extra = {"aws:SourceArn": source_arn, "aws:SourceAccount": account_id}
         key = self.find_key(key_arn, account_id, region)
@@ -292,6 +298,35 @@ class LocalKms:
             self._record_service_call(service, region, "Decrypt", key_arn, decrypt, err)
             raise
         self._record_service_call(service, region, "Decrypt", key_arn, decrypt, None)
+        if role_arn:
+            self._role_decrypts(role_arn, region, key, blob, encryption_context, decrypt)
+
+    def _role_decrypts(
+        self,
+        role_arn: str,
+        region: str,
+        key: Key,
+        blob: bytes,
+        encryption_context: dict[str, str],
+        params: dict[str, Any],
+    ) -> None:
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        worker = Identity(
+            type="AssumedRole",
+            account_id=account,
+            arn=f"arn:aws:sts::{account}:assumed-role/{name}/emr-serverless-worker",
+            principal_id=f"AROA{account}:emr-serverless-worker",
+            role_arn=role_arn,
+            user_name="emr-serverless-worker",
+            extra={"invokedBy": EMR_SERVERLESS_PRINCIPAL},
+        )
+        try:
+            self._authorize(worker, "Decrypt", key, encryption_context)
+            kms_backends[key.account_id][region].decrypt(blob, encryption_context)
+        except AwsError as err:
+            self._record_service_call(worker, region, "Decrypt", key.arn, params, err)
+            raise
+        self._record_service_call(worker, region, "Decrypt", key.arn, params, None)
 
     def _record_service_call(
         self,

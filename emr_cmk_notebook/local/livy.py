@@ -318,6 +318,7 @@ class LivyEndpoint:
                 key_arn=key_arn,
                 encryption_context=context,
                 source_arn=spec.app_arn,
+                role_arn=spec.conf.get(EXECUTION_ROLE),
             )
 
         return use

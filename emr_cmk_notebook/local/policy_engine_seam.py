@@ -15,11 +15,11 @@ from typing import Any
 from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 
+from emr_cmk_notebook.core.grants import granting_grant
 from emr_cmk_notebook.core.policy import InvalidPolicy, InvalidRequest, Request, evaluate
 from emr_cmk_notebook.local.accounts import PARTITION
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam, Verdict
-from emr_cmk_notebook.readiness.grants import granting_grant
 
 
 def _documents(owner: Any) -> list[str]:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from emr_cmk_notebook.core.grants import granting_grant
 from emr_cmk_notebook.core.policy import Decision, Policy, Request, evaluate
-from emr_cmk_notebook.readiness.grants import granting_grant
 
 Status = Literal["pass", "fail", "warn", "unknown"]
 

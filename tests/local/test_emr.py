@@ -405,6 +405,7 @@ def test_job_uses_the_application_key_with_the_service_context(
             "key_arn": KEY,
             "encryption_context": {"applicationId": app_id, "team": "risk"},
             "source_arn": f"arn:aws:emr-serverless:us-east-1:111122223333:/applications/{app_id}",
+            "role_arn": "arn:aws:iam::111122223333:role/emr-job-role",
         }
     ]
     # The application was CREATED with auto-start on: the job started it.

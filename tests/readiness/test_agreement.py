@@ -66,11 +66,9 @@ def test_role_without_kms_is_not_ready_and_gets_a_role_policy(demo, target):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local EMR Serverless does not yet use the execution role for KMS calls",
-)
 def test_job_with_a_role_without_kms_fails(backend, job_script, demo):
     app_id = demo_app_id(demo)
     run = run_job(backend, job_script, app_id, key_arn(demo, "alias/emr-analytics"), NO_KMS_ROLE)
-    assert run["state"] != "SUCCESS"
+    assert run["state"] == "FAILED"
+    assert "AccessDeniedException" in run["stateDetails"]
+    assert "emr-no-kms-role" in run["stateDetails"]
