@@ -87,3 +87,8 @@ class EmrCmk(Magics):
     def emr_job(self, line: str) -> Any:
         """%emr_job submit|status|list|cancel|logs: job runs with a job-level key."""
         return self._run("job_magic", line)
+
+    @line_magic
+    def emr_key_check(self, line: str) -> Any:
+        """%emr_key_check --key K --application-id ID --role ARN: readiness, with the fixes."""
+        return self._run("keycheck_magic", line)

@@ -1,0 +1,47 @@
+"""%emr_key_check against the local backend: verdicts, defaults, and --apply."""
+
+from __future__ import annotations
+
+import pytest
+
+from emr_cmk_notebook.core.errors import UserError
+from tests.conftest import demo_app_id
+
+pytestmark = pytest.mark.integration
+ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
+
+
+def test_ready_key_reports_ready(shell, demo):
+    report = shell.line(
+        "emr_key_check",
+        f"--key alias/emr-analytics --application-id {demo_app_id(demo)} --role {ROLE} "
+        "--context project=churn",
+    )
+    assert report.ready
+    assert "pass" in report._repr_html_().lower()
+
+
+def test_defaults_come_from_config_and_a_missing_one_is_named(shell, demo):
+    shell.run(f"%config EmrCmk.default_application = '{demo_app_id(demo)}'")
+    shell.run(f"%config EmrCmk.default_role = '{ROLE}'")
+    try:
+        report = shell.line("emr_key_check", "--key alias/emr-disabled")
+        assert not report.ready
+        assert report.check("key_state").status == "fail"
+        with pytest.raises(UserError, match="--key"):
+            shell.line("emr_key_check", "")
+    finally:
+        shell.run("%config EmrCmk.default_application = None")
+        shell.run("%config EmrCmk.default_role = None")
+
+
+def test_apply_turns_a_missing_service_grant_into_ready(shell, demo, backend):
+    kms = backend.client("kms")
+    key_id = kms.describe_key(KeyId="alias/emr-no-service-grant")["KeyMetadata"]["KeyId"]
+    original = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    line = f"--key alias/emr-no-service-grant --application-id {demo_app_id(demo)} --role {ROLE}"
+    try:
+        assert not shell.line("emr_key_check", line).ready
+        assert shell.line("emr_key_check", line + " --apply").ready
+    finally:
+        kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=original)
