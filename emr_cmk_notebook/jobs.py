@@ -239,10 +239,8 @@ def submit(
 def _readiness_gate(
     target: AwsTarget, encryption: DiskEncryption, application_id: str, role_arn: str
 ) -> None:
-    try:
-        from emr_cmk_notebook.readiness import check_readiness
-    except ImportError:
-        return
+    from emr_cmk_notebook.readiness import check_readiness
+
     report = check_readiness(
         encryption.key_arn, application_id, role_arn, dict(encryption.context), target=target
     )
@@ -255,9 +253,9 @@ class NotReady(UserError):
 
     def __init__(self, report: Any):
         self.report = report
-        failing = ", ".join(str(getattr(c, "title", c)) for c in getattr(report, "failures", []))
+        failing = ", ".join(check.title for check in report.failures)
         super().__init__(
-            f"the key is not ready for this workload: {failing or 'see the report'}",
+            f"the key is not ready for this workload: {failing or report.verdict}",
             hint="run %emr_key_check for the fix, or pass --skip-check to submit anyway",
         )
 

@@ -131,3 +131,19 @@ def test_job_cli_context_without_key_is_exit_2(backend):
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
+
+
+def test_readiness_gate_refuses_a_role_that_cannot_use_the_key(target, demo, job_script):
+    app = demo_app_id(demo)
+    no_kms = "arn:aws:iam::111122223333:role/emr-no-kms-role"
+    enc = DiskEncryption("alias/emr-analytics")
+    before = len(jobs.list_jobs(target, app).jobs)
+    with pytest.raises(jobs.NotReady) as exc:
+        jobs.submit(target, app, no_kms, job_script, encryption=enc)
+    assert "%emr_key_check" in str(exc.value)
+    assert not exc.value.report.ready
+    assert len(jobs.list_jobs(target, app).jobs) == before
+
+    skipped = jobs.submit(target, app, no_kms, job_script, encryption=enc, check=False)
+    with pytest.raises(jobs.JobFailed, match="AccessDeniedException"):
+        jobs.wait(target, app, skipped.id, timeout=30)
