@@ -68,6 +68,22 @@ def service_endpoint(service: str) -> str | None:
     return os.environ.get(name) or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def local_backend_status(endpoint: str | None) -> dict[str, Any] | None:
+    """The local backend's status when ``endpoint`` is one (asked over HTTP), else None."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    if not endpoint:
+        return None
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_local/status", timeout=5) as answer:
+            status = json.loads(answer.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) and "applications" in status else None
+
+
 def client(service: str, *, profile: str | None = None, region: str | None = None) -> Any:
     """A boto3 client for ``service`` with the project's defaults."""
     return AwsTarget(profile=profile, region=region).client(service)

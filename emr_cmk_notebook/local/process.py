@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from emr_cmk_notebook.core.errors import BackendNotRunning, UserError
+from emr_cmk_notebook.core.paths import home
 
 ANALYTICS_ACCOUNT = "111122223333"
 SECURITY_ACCOUNT = "444455556666"
 STATE_FILE = "local.json"
-
-
-def home() -> Path:
-    """Where the backend keeps its state file and data (``EMR_CMK_HOME``, else ``~/.emr-cmk``)."""
-    return Path(os.environ.get("EMR_CMK_HOME") or Path.home() / ".emr-cmk")
 
 
 def _admin(endpoint: str, path: str, data: dict[str, Any] | None = None, timeout: float = 10.0):

@@ -1,0 +1,570 @@
+"""``KeyUsage``: who used a KMS key, when, for which application and session.
+
+    usage = KeyUsage.fetch("alias/emr-analytics", since="7d")
+    usage.to_frame(); usage.summary(); usage.findings(); usage.timeline()
+
+Three sources give the same frame: ``lookup`` (CloudTrail event history, the last 90 days),
+``athena`` (the trail's S3 logs; an ``s3://`` path runs on Athena, a local folder or the local
+backend's delivered logs run the same SQL with DuckDB) and ``files`` (CloudTrail files read
+directly: a file or a folder of them).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emr_cmk_notebook.clients import AwsTarget, service_endpoint
+from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.usage import athena as sql
+from emr_cmk_notebook.usage import harvest as lookup
+from emr_cmk_notebook.usage.frame import (
+    CATEGORY_COLUMNS,
+    UsageFrame,
+    iso_time,
+    iso_times,
+    parse_records,
+    read_file,
+)
+from emr_cmk_notebook.usage.timeline import Timeline
+from emr_cmk_notebook.usage.views import KernelSession, findings, join_shared_copies, summarize
+from emr_cmk_notebook.usage.views import match_sessions as _match_sessions
+
+SOURCES = ("lookup", "athena", "files")
+DEFAULT_SINCE = "7d"
+_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:(\d{12}):key/([a-zA-Z0-9-]+)$")
+_KEY_ID = re.compile(r"^(mrk-)?[0-9a-fA-F-]{32,36}$|^mrk-[0-9a-f]{32}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
+_FILE_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz")
+_HTML_ROWS = 20
+
+
+def parse_since(text: str) -> pd.Timedelta:
+    """``30m``, ``12h``, ``7d`` or ``2w`` as a duration; anything else is a one-line error."""
+    match = _SINCE.match(str(text))
+    if not match or int(match.group(1)) == 0:
+        raise UserError(
+            f"--since {text!r} is not a duration", hint="write a number and m, h, d or w, e.g. 7d"
+        )
+    return pd.Timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_moment(value: Any, name: str) -> pd.Timestamp:
+    """A point in time (ISO 8601 text, datetime or epoch seconds) as a UTC timestamp."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            moment = pd.Timestamp(value, unit="s")
+        else:
+            moment = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        moment = pd.NaT
+    if pd.isna(moment):
+        raise UserError(
+            f"--{name} {value!r} is not a time", hint="use ISO 8601, e.g. 2026-03-01T08:00:00Z"
+        )
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The span of time asked about, in UTC, both ends included."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @classmethod
+    def resolve(
+        cls,
+        since: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        now: pd.Timestamp | None = None,
+    ) -> TimeWindow:
+        """From ``since`` (up to now or ``end``), or from ``start`` and ``end``."""
+        if since is not None and start is not None:
+            raise UserError("give either --since or --start, not both")
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        last = parse_moment(end, "end") if end is not None else now.ceil("s")
+        if start is not None:
+            return cls(parse_moment(start, "start"), last)
+        return cls(last - parse_since(since or DEFAULT_SINCE), last)
+
+    @property
+    def empty(self) -> bool:
+        """True when the window holds no time at all (start not before end)."""
+        return self.start >= self.end
+
+    def epoch(self) -> tuple[int, int]:
+        """The window as whole epoch seconds (start rounded down, end up)."""
+        return (
+            int(self.start.floor("s").timestamp()),
+            int(self.end.ceil("s").timestamp()),
+        )
+
+    def __str__(self) -> str:
+        return f"{iso_time(self.start)} to {iso_time(self.end)}"
+
+
+@dataclass
+class KeyUsage:
+    """The KMS calls on one key in a time window, with views an auditor reads."""
+
+    key: str
+    key_arn: str | None
+    window: TimeWindow
+    source: str
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    stats: lookup.HarvestStats | None = None
+    skipped_non_kms: int = 0
+    skipped_malformed: int = 0
+    expected_principals: tuple[str, ...] = ()
+    expected_context: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def fetch(
+        cls,
+        key: str,
+        since: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        *,
+        application_id: str | None = None,
+        session: str | KernelSession | None = None,
+        source: str = "lookup",
+        path: str | Path | None = None,
+        regions: Iterable[str] | None = None,
+        owner_role_arn: str | None = None,
+        target: AwsTarget | None = None,
+        sessions: Iterable[Any] = (),
+        expected_principals: Iterable[str] = (),
+        expected_context: Mapping[str, str] | None = None,
+        progress: Callable[[lookup.HarvestProgress], None] | None = None,
+        cache: bool = True,
+        settle: int = lookup.SETTLE_SECONDS,
+        athena: Mapping[str, str] | None = None,
+    ) -> KeyUsage:
+        """Find every KMS call on ``key`` in the window, from the chosen ``source``.
+
+        ``key`` is a key ARN, key id or alias. ``sessions`` are the sessions started from this
+        kernel (``KernelSession`` or ``(id, application id, pairs)``), matched to rows in a
+        ``session`` column; ``session`` keeps only one of them. ``owner_role_arn`` is a role
+        in the key owner's account to read that account's copies of cross-account calls.
+        ``athena`` holds ``database``, ``workgroup``, ``output_location`` and ``table`` for
+        Athena on AWS. ``progress`` receives a ``HarvestProgress`` after each LookupEvents page.
+        ``settle`` is how many seconds before a harvest the cache does not trust yet (event
+        history lags); the local backend has no lag, so 0 is exact there.
+        """
+        if source not in SOURCES:
+            raise UserError(f"--source {source!r} is not one of {', '.join(SOURCES)}")
+        if not isinstance(key, str) or not key.strip():
+            raise UserError("--key is empty; give a key ARN, key id or alias")
+        key = key.strip()
+        window = TimeWindow.resolve(since, start, end)
+        known = [KernelSession.of(s) for s in sessions]
+        wanted = _wanted_session(session, known)
+        if wanted is not None and wanted not in known:
+            known.append(wanted)
+        target = target or AwsTarget()
+        regions = list(regions) if regions else None
+        if owner_role_arn is not None and not _ROLE_ARN.match(owner_role_arn):
+            raise UserError(
+                f"--owner-role-arn {owner_role_arn!r} is not an IAM role ARN",
+                hint="arn:aws:iam::ACCOUNT:role/NAME",
+            )
+        usage = cls(
+            key,
+            key if _KEY_ARN.match(key) else None,
+            window,
+            source,
+            parse_records([]).frame,
+            expected_principals=tuple(expected_principals),
+            expected_context=dict(expected_context or {}),
+        )
+        if window.empty:
+            usage.notes.append(f"the window {window} is empty: its start is not before its end")
+        elif source == "lookup":
+            usage._from_lookup(target, regions, owner_role_arn, progress, cache, settle)
+        elif source == "files":
+            usage._from_files(target, path)
+        else:
+            usage._from_athena(target, path, regions, owner_role_arn, athena or {})
+        usage._finish(regions if source != "lookup" else None, application_id, known, wanted)
+        return usage
+
+    # --- sources ----------------------------------------------------------------------------
+
+    def _from_lookup(
+        self,
+        target: AwsTarget,
+        regions: list[str] | None,
+        owner_role_arn: str | None,
+        progress: Callable[[lookup.HarvestProgress], None] | None,
+        cache: bool,
+        settle: int,
+    ) -> None:
+        self.key_arn = resolve_key_arn(self.key, target)
+        regions = regions or [target.resolved_region()]
+        streams = _streams(target, regions, owner_role_arn, _key_owner(self.key_arn))
+        start, end = self.window.epoch()
+        records, self.stats = _aws_call(
+            lambda: lookup.harvest(
+                streams,
+                self.key_arn,
+                start,
+                end,
+                cache=lookup.cache_dir() if cache else None,
+                progress=progress,
+                settle=settle,
+            )
+        )
+        self._take(parse_records(records))
+        self.notes.append(lookup.HISTORY_NOTE)
+        oldest = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=lookup.HISTORY_SECONDS)
+        if self.window.start < oldest:
+            self.notes.append(
+                f"event history starts {iso_time(oldest.floor('s'))}; calls before that are"
+                " only in the trail's S3 logs (source='athena')"
+            )
+
+    def _from_files(self, target: AwsTarget, path: str | Path | None) -> None:
+        if path is None:
+            raise UserError("--source files needs a PATH: a CloudTrail file or a folder of them")
+        self.key_arn = _key_arn_or_none(self.key, target)
+        files = _log_files(Path(path))
+        self._take(_concat([read_file(f) for f in files]))
+        self.notes.append(f"read {len(files)} CloudTrail file(s) under {path}")
+
+    def _from_athena(
+        self,
+        target: AwsTarget,
+        path: str | Path | None,
+        regions: list[str] | None,
+        owner_role_arn: str | None,
+        options: Mapping[str, str],
+    ) -> None:
+        self.key_arn = _key_arn_or_none(self.key, target)
+        start, end = self.window.epoch()
+        table = options.get("table", sql.TABLE)
+        needle = self.key_arn or self.key
+        if path is not None and str(path).startswith("s3://"):
+            query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
+            rows = _aws_call(lambda: self._athena_rows(target, str(path), query, options))
+            where = f"Athena table {table} over {path}"
+        else:
+            folder = Path(path) if path is not None else _local_log_dir(target)
+            query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
+            rows = sql.run_local(query, folder, table=table)
+            where = f"the trail logs under {folder} (DuckDB)"
+        self._take(parse_records(sql.rows_to_records(rows)))
+        self.notes.append(f"queried {where}")
+
+    def _athena_rows(
+        self, target: AwsTarget, location: str, query: sql.Query, options: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        accounts = {_caller_account(target)}
+        if self.key_arn:
+            accounts.add(_key_owner(self.key_arn))
+        trail = sql.TrailTable(
+            location,
+            tuple(sorted(accounts)),
+            (target.resolved_region(),),
+            table=options.get("table", sql.TABLE),
+        )
+        client = target.client("athena")
+        settings = {
+            "database": options.get("database", "default"),
+            "workgroup": options.get("workgroup", "primary"),
+            "output_location": options.get("output_location"),
+        }
+        sql.run_athena(sql.Query(trail.ddl(), ()), athena=client, **settings)
+        return sql.run_athena(query, athena=client, **settings)
+
+    def _take(self, usage: UsageFrame) -> None:
+        self.frame = usage.frame
+        self.skipped_non_kms = usage.skipped_non_kms
+        self.skipped_malformed = usage.skipped_malformed
+
+    def _finish(
+        self,
+        regions: list[str] | None,
+        application_id: str | None,
+        sessions: list[KernelSession],
+        wanted: KernelSession | None,
+    ) -> None:
+        frame = self.frame
+        keep = (frame["event_time"] >= self.window.start) & (frame["event_time"] <= self.window.end)
+        keys = frame["key_arn"].astype(object)
+        if self.key_arn:
+            keep &= keys == self.key_arn
+        else:
+            keep &= keys.map(lambda k: isinstance(k, str) and k.endswith("key/" + self.key))
+        if regions:
+            keep &= frame["aws_region"].astype(object).isin(regions)
+        if application_id:
+            keep &= frame["application_id"].astype(object) == application_id
+        frame = frame[keep].sort_values(["event_time", "event_id"], kind="stable")
+        frame = join_shared_copies(frame.reset_index(drop=True), _key_owner(self.key_arn))
+        frame["session"] = _match_sessions(frame, sessions)
+        if wanted is not None:
+            frame = frame[frame["session"] == wanted.session_id].reset_index(drop=True)
+        self.frame = _recategorize(frame)
+        if self.frame.empty and not self.window.empty:
+            scope = f" for application {application_id}" if application_id else ""
+            scope += f" in session {wanted.session_id}" if wanted else ""
+            self.notes.append(f"no KMS calls on {self.key_arn or self.key}{scope} in {self.window}")
+
+    # --- views ------------------------------------------------------------------------------
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per KMS call: the usage frame plus ``recipient_accounts`` and ``session``."""
+        return self.frame
+
+    def summary(self) -> pd.DataFrame:
+        """One row per application and session: calls, first and last use, principals."""
+        return summarize(self.frame)
+
+    def findings(self) -> pd.DataFrame:
+        """Calls by unexpected principals, denied calls, and calls lacking expected context."""
+        return findings(
+            self.frame,
+            expected_principals=self.expected_principals,
+            expected_context=self.expected_context,
+        )
+
+    def timeline(self, bins: int = 60) -> Timeline:
+        """Key use per application (or session) over the window, as an SVG timeline."""
+        return Timeline.of(self.frame, start=self.window.start, end=self.window.end, bins=bins)
+
+    def headline(self) -> str:
+        """One line: how many calls on which key, from where, in which window."""
+        return (
+            f"{len(self.frame)} KMS calls on {self.key_arn or self.key} from {self.source},"
+            f" {self.window}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain data: window, notes, costs, summary, findings and rows."""
+        return {
+            "key": self.key,
+            "key_arn": self.key_arn,
+            "source": self.source,
+            "start": iso_time(self.window.start),
+            "end": iso_time(self.window.end),
+            "calls": len(self.frame),
+            "skipped_non_kms": self.skipped_non_kms,
+            "skipped_malformed": self.skipped_malformed,
+            "notes": list(self.notes),
+            "harvest": self.stats.to_dict() if self.stats else None,
+            "summary": _plain(self.summary(), ("first_use", "last_use")),
+            "findings": _plain(self.findings(), ("event_time",)),
+            "rows": UsageFrame(self.frame).rows(),
+        }
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.headline())}</b></p>"]
+        parts += [f"<p><i>{html.escape(note)}</i></p>" for note in self.notes]
+        if not self.frame.empty:
+            found = self.findings()
+            parts.append(self.summary().to_html(index=False))
+            parts.append(self.timeline().to_svg())
+            parts.append(f"<p>{len(found)} finding(s)</p>")
+            if len(found):
+                parts.append(found.head(_HTML_ROWS).to_html(index=False))
+            parts.append(self.frame.head(_HTML_ROWS).to_html())
+        return "".join(parts)
+
+
+def resolve_key_arn(key: str, target: AwsTarget) -> str:
+    """The key ARN of a key ARN, key id or alias (aliases and ids are looked up with KMS)."""
+    if _KEY_ARN.match(key):
+        return key
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return target.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in ("NotFoundException", "InvalidArnException"):
+            raise UserError(
+                f"--key {key!r} names no key this account can see",
+                hint="give the key ARN, for a key in another account too",
+            ) from None
+        raise ServiceFault(
+            f"KMS DescribeKey on {key!r} failed: {error.get('Code')}: {error.get('Message')}",
+            code=error.get("Code"),
+            operation="DescribeKey",
+        ) from None
+    except BotoCoreError as exc:
+        raise _connection_error(exc) from None
+
+
+def _key_arn_or_none(key: str, target: AwsTarget) -> str | None:
+    """The key ARN, or None for a bare key id (matched against record ARNs by its id)."""
+    if _KEY_ARN.match(key):
+        return key
+    if _KEY_ID.match(key):
+        return None
+    return resolve_key_arn(key, target)
+
+
+def _key_owner(key_arn: str | None) -> str | None:
+    match = _KEY_ARN.match(key_arn or "")
+    return match.group(1) if match else None
+
+
+def _wanted_session(
+    session: str | KernelSession | None, known: list[KernelSession]
+) -> KernelSession | None:
+    if session is None or isinstance(session, KernelSession):
+        return session
+    for candidate in known:
+        if candidate.session_id == session:
+            return candidate
+    names = ", ".join(s.session_id for s in known) or "none"
+    raise UserError(
+        f"--session {session!r} was not started from this kernel (known: {names})",
+        hint="filter by --application-id instead",
+    )
+
+
+def _streams(
+    target: AwsTarget, regions: list[str], owner_role_arn: str | None, key_owner: str | None
+) -> list[lookup.Stream]:
+    caller = _caller_account(target)
+    streams = [
+        lookup.Stream(
+            caller, region, target.with_changes(region=region, max_attempts=1).client("cloudtrail")
+        )
+        for region in regions
+    ]
+    if owner_role_arn:
+        owner = _ROLE_ARN.match(owner_role_arn).group(1)  # type: ignore[union-attr]
+        if key_owner and owner != key_owner:
+            raise UserError(
+                f"--owner-role-arn is in account {owner} but the key belongs to {key_owner}",
+                hint="give a role in the key owner's account",
+            )
+        if owner != caller:
+            session = _aws_call(lambda: _assumed_session(target, owner_role_arn))
+            streams += [
+                lookup.Stream(owner, region, _client(session, target, region)) for region in regions
+            ]
+    return streams
+
+
+def _caller_account(target: AwsTarget) -> str:
+    return _aws_call(lambda: target.client("sts").get_caller_identity()["Account"])
+
+
+def _assumed_session(target: AwsTarget, role_arn: str) -> Any:
+    import boto3
+
+    creds = target.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="emr-cmk-key-usage")[
+        "Credentials"
+    ]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def _client(session: Any, target: AwsTarget, region: str) -> Any:
+    from botocore.config import Config
+
+    # Retries are the harvest's own (paced, jittered); botocore must not add its own.
+    return session.client(
+        "cloudtrail",
+        region_name=region,
+        endpoint_url=target.endpoint_url or service_endpoint("cloudtrail"),
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+def _aws_call(call: Callable[[], Any]) -> Any:
+    """Run ``call``, turning boto errors into one-line errors."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        return call()
+    except NoCredentialsError:
+        raise UserError(
+            "no AWS credentials found",
+            hint='configure a profile, or run `eval "$(emr-cmk local env)"` for the local backend',
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Unknown"), error.get("Message", "")
+        if code in ("AccessDenied", "AccessDeniedException"):
+            raise UserError(f"AWS refused the call: {message or code}") from None
+        raise ServiceFault(f"{code}: {message}", code=code) from None
+    except BotoCoreError as exc:
+        raise _connection_error(exc) from None
+
+
+def _connection_error(exc: Exception) -> ServiceFault:
+    return ServiceFault(f"AWS could not be reached: {exc}")
+
+
+def _local_log_dir(target: AwsTarget) -> Path:
+    """The local backend's delivered CloudTrail logs, when the target is that backend."""
+    from emr_cmk_notebook.clients import local_backend_status
+
+    status = local_backend_status(target.endpoint_url or service_endpoint("cloudtrail"))
+    if status is None:
+        raise UserError(
+            "--source athena needs the trail's location",
+            hint="give s3://BUCKET/PREFIX for Athena, or a local folder of CloudTrail logs",
+        )
+    return Path(status["cloudtrail_log_dir"])
+
+
+def _log_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise UserError(f"{path}: no such file or folder")
+    files = sorted({f for pattern in _FILE_PATTERNS for f in path.rglob(pattern) if f.is_file()})
+    if not files:
+        raise UserError(f"{path}: no CloudTrail files (*.json, *.json.gz, *.jsonl) in it")
+    return files
+
+
+def _concat(parts: list[UsageFrame]) -> UsageFrame:
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat([p.frame for p in parts], ignore_index=True)
+    return UsageFrame(
+        _recategorize(frame),
+        skipped_non_kms=sum(p.skipped_non_kms for p in parts),
+        skipped_malformed=sum(p.skipped_malformed for p in parts),
+    )
+
+
+def _recategorize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns again after filtering and joining, with unused categories gone."""
+    for name in CATEGORY_COLUMNS:
+        if name in frame:
+            column = frame[name]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                frame[name] = column.cat.remove_unused_categories()
+            else:
+                frame[name] = column.astype("category")
+    return frame
+
+
+def _plain(frame: pd.DataFrame, time_columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    plain = frame.astype(object).where(frame.notna(), None)
+    for name in time_columns:
+        if len(frame):
+            plain[name] = iso_times(frame[name]).to_numpy(dtype=object)
+    return plain.to_dict("records")
