@@ -1,0 +1,1 @@
+"""Optional integrations with other notebook tools (installed through extras)."""

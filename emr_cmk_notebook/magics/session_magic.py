@@ -1,0 +1,130 @@
+"""``%emr_session start|status|list|use|logs|stop``: encrypted interactive sessions over Livy."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+from emr_cmk_notebook.magics.args import MagicParser, MagicUsageError, add_context
+
+PARSER = MagicParser("%emr_session")
+_actions = PARSER.add_subparsers(dest="action", metavar="ACTION", parser_class=MagicParser)
+_actions.required = True
+
+_start = _actions.add_parser("start", help="open a session encrypted with your KMS key")
+_start.add_argument("--application-id", help="default: EmrCmk.default_application")
+_start.add_argument("--role", help="execution role ARN (default: EmrCmk.default_role)")
+_start.add_argument("--key", help="KMS key ARN or alias (default: EmrCmk.default_key)")
+add_context(_start)
+_start.add_argument("--name", help="session name (default: a unique one)")
+_start.add_argument("--idle-timeout", type=int, metavar="MIN", help="end it after MIN idle minutes")
+_start.add_argument("--transport", choices=["livy", "connect"], help="default: livy")
+_start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
+_start.add_argument("--skip-check", action="store_true", help="start without the key check")
+_start.add_argument("--keep", action="store_true", help="keep it running after the kernel exits")
+
+_status = _actions.add_parser("status", help="state, disk key and where the key came from")
+_status.add_argument("id", nargs="?", type=int)
+_list = _actions.add_parser("list", help="your sessions on the application")
+_list.add_argument("--application-id", help="default: the active session's application")
+_use = _actions.add_parser("use", help="make a session the active one (attach to it)")
+_use.add_argument("id", type=int)
+_use.add_argument("--application-id", help="the application of a session started elsewhere")
+_logs = _actions.add_parser("logs", help="the tail of the session log")
+_logs.add_argument("id", nargs="?", type=int)
+_logs.add_argument("--size", type=int, default=100, help="how many lines (default 100)")
+_stop = _actions.add_parser("stop", help="delete the active session, one by id, or --all")
+_stop.add_argument("id", nargs="?", type=int)
+_stop.add_argument("--all", action="store_true", help="every session this kernel knows")
+
+
+def manager(magics: Any) -> Any:
+    """The kernel's SessionManager (one per EmrCmk instance), pointed at the current target."""
+    from emr_cmk_notebook.sessions.manager import SessionManager
+
+    current = magics.__dict__.get("_session_manager")
+    if current is None:
+        current = SessionManager(magics.target())
+        magics.__dict__["_session_manager"] = current
+    else:
+        current.target = magics.target()
+    return current
+
+
+def run(magics: Any, line: str) -> Any:
+    args = PARSER.parse(line)
+    sessions = manager(magics)
+    if args.action == "start":
+        return _start_session(magics, sessions, args)
+    if args.action == "status":
+        return sessions.status(args.id)
+    if args.action == "list":
+        return sessions.list(args.application_id or magics.default_application)
+    if args.action == "use":
+        info = sessions.use(args.id, args.application_id)
+        _register_with_sparkmagic(magics, info)
+        return info
+    if args.action == "logs":
+        return sessions.logs(args.id, args.size)
+    if args.id is not None and args.all:
+        raise MagicUsageError("%emr_session stop: give a session id or --all, not both")
+    stopped = sessions.stop(args.id, all_sessions=args.all)
+    _unregister_from_sparkmagic(magics, stopped)
+    print(f"deleted session(s) {', '.join(map(str, stopped))}" if stopped else "no sessions")
+    return None
+
+
+def _start_session(magics: Any, sessions: Any, args: Any) -> Any:
+    from emr_cmk_notebook.magics.display import ProgressLine
+
+    key = args.key or magics.default_key
+    context = args.context
+    if context is None and key:
+        # The configured context belongs with a key; it is not applied to the application's.
+        context = list(magics.default_context) or None
+    conf = dict(_pair(item) for item in args.conf or [])
+    app_id = args.application_id or magics.default_application
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            info = sessions.start(
+                app_id,
+                args.role or magics.default_role,
+                key,
+                context,
+                name=args.name,
+                idle_timeout_minutes=args.idle_timeout,
+                conf=conf,
+                transport=args.transport or magics.default_transport,
+                keep=args.keep,
+                skip_check=args.skip_check,
+                timeout=magics.wait_timeout,
+                progress=ProgressLine(f"starting a session on {app_id}"),
+            )
+        finally:
+            for warning in caught:
+                print(f"{warning.message}", file=sys.stderr)
+    _register_with_sparkmagic(magics, info)
+    return info
+
+
+def _pair(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise MagicUsageError(f"%emr_session start: --conf {item!r} is not K=V")
+    return name, value
+
+
+def _register_with_sparkmagic(magics: Any, info: Any) -> None:
+    from emr_cmk_notebook.integrations import sparkmagic
+
+    if sparkmagic.available():
+        sparkmagic.register_session(magics.shell, manager(magics), info)
+
+
+def _unregister_from_sparkmagic(magics: Any, session_ids: list[int]) -> None:
+    from emr_cmk_notebook.integrations import sparkmagic
+
+    if sparkmagic.available():
+        sparkmagic.forget_sessions(magics.shell, session_ids)

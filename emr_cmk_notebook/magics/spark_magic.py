@@ -1,0 +1,99 @@
+"""``%%emr_spark [-o VAR] [--sql]``: run the cell in the active session.
+
+With ``-o VAR`` a pyspark cell must end with a DataFrame expression; its first ``--max-rows`` rows
+come back as a pandas DataFrame in ``VAR`` (read with a second statement that serialises them as
+JSON). With ``--sql`` the query's table comes back directly.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from typing import Any
+
+from emr_cmk_notebook.magics.args import MagicParser, MagicUsageError
+
+PARSER = MagicParser("%%emr_spark")
+PARSER.add_argument("-o", "--output", metavar="VAR", help="put the resulting DataFrame in VAR")
+PARSER.add_argument("--sql", action="store_true", help="the cell is one Spark SQL query")
+PARSER.add_argument("-n", "--max-rows", type=int, default=10_000, help="rows brought back by -o")
+PARSER.add_argument("-s", "--session", type=int, help="session id (default: the active one)")
+
+# The name the cell's last DataFrame is kept under on the session between the two statements.
+HOLDER = "_emr_cmk_output"
+SERIALISE = """\
+import json as _emr_cmk_json
+try:
+    if not (hasattr({holder}, "schema") and hasattr({holder}, "take")):
+        raise TypeError(
+            "-o needs the cell to end with a Spark DataFrame, not " + type({holder}).__name__
+        )
+    print(_emr_cmk_json.dumps({{
+        "schema": _emr_cmk_json.loads({holder}.schema.json()),
+        "data": [list(_emr_cmk_row) for _emr_cmk_row in {holder}.take({rows})],
+    }}, default=str))
+finally:
+    del {holder}
+"""
+
+
+def run(magics: Any, line: str, cell: str) -> None:
+    from emr_cmk_notebook.magics.session_magic import manager
+
+    args = PARSER.parse(line)
+    if not cell.strip():
+        raise MagicUsageError("%%emr_spark: the cell is empty; write the code to run below it")
+    if args.output is not None and not args.output.isidentifier():
+        raise MagicUsageError(f"%%emr_spark: -o {args.output!r} is not a Python variable name")
+    if args.max_rows < 1:
+        raise MagicUsageError("%%emr_spark: --max-rows must be at least 1")
+    sessions = manager(magics)
+    if args.sql:
+        result = _checked(sessions.run(cell, kind="sql", session_id=args.session))
+        if args.output:
+            magics.shell.user_ns[args.output] = result.to_frame()
+        from IPython.display import display
+
+        display(result)
+        return None
+    code = _keep_last_expression(cell) if args.output else cell
+    result = _checked(sessions.run(code, session_id=args.session))
+    if result.text:
+        print(result.text)
+    if args.output:
+        from emr_cmk_notebook.sessions.results import table_to_frame
+
+        serialise = SERIALISE.format(holder=HOLDER, rows=int(args.max_rows))
+        table = _checked(sessions.run(serialise, session_id=args.session))
+        magics.shell.user_ns[args.output] = table_to_frame(json.loads(table.text))
+    return None
+
+
+def _checked(result: Any) -> Any:
+    """The result, or its remote traceback on stderr and a one-line failed cell."""
+    if not result.ok:
+        text = result.traceback_text()
+        if text:
+            print(text, file=sys.stderr, end="")
+        result.raise_for_error()
+    return result
+
+
+def _keep_last_expression(cell: str) -> str:
+    """The cell with its last expression assigned to HOLDER instead of shown."""
+    try:
+        tree = ast.parse(cell)
+    except SyntaxError as exc:
+        raise MagicUsageError(f"%%emr_spark: line {exc.lineno}: {exc.msg}") from None
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr):
+        raise MagicUsageError(
+            "%%emr_spark: with -o, end the cell with the DataFrame to bring back (e.g. `df`)"
+        )
+    lines = cell.splitlines(keepends=True)
+    # col_offset counts UTF-8 bytes, not characters.
+    prefix = lines[last.lineno - 1].encode()[: last.col_offset].decode()
+    before = "".join(lines[: last.lineno - 1]) + prefix
+    expression = ast.get_source_segment(cell, last)
+    return f"{before}{HOLDER} = ({expression})\n"

@@ -1,0 +1,268 @@
+"""What sessions and statements return: objects that render themselves in a notebook."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from emr_cmk_notebook.core.errors import EmrCmkError
+
+SESSION_OVERRIDE = "session override"
+APPLICATION_DEFAULT = "application default"
+AWS_OWNED = "AWS owned key"
+
+
+class StatementFailed(EmrCmkError):
+    """A statement ended with an error on the session; the message is ``ename: evalue``."""
+
+    def __init__(self, result: StatementResult):
+        self.result = result
+        super().__init__(" ".join(f"{result.ename}: {result.evalue}".split()))
+
+
+@dataclass
+class SessionInfo:
+    """One Livy session: its state and the disk key it runs with, and where that key came from."""
+
+    id: int
+    application_id: str
+    state: str
+    name: str | None = None
+    kind: str = "pyspark"
+    role_arn: str | None = None
+    key_arn: str | None = None
+    key_source: str = AWS_OWNED
+    context: dict[str, str] = field(default_factory=dict)
+    spark_app_id: str | None = None
+    keep: bool = False
+    started_here: bool = False
+    active: bool = False
+
+    def key_text(self) -> str:
+        if not self.key_arn:
+            return f"{AWS_OWNED} (no customer managed key)"
+        return f"{self.key_arn} ({self.key_source})"
+
+    def rows(self) -> list[tuple[str, str]]:
+        context = ", ".join(f"{k}={v}" for k, v in self.context.items()) or "(none)"
+        ending = "kept after the kernel exits" if self.keep else "deleted when the kernel exits"
+        return [
+            ("session", f"{self.id}" + (f" ({self.name})" if self.name else "")),
+            ("application", self.application_id),
+            ("state", self.state),
+            ("disk key", self.key_text()),
+            ("encryption context", context),
+            ("execution role", self.role_arn or "(unknown)"),
+            ("Spark application", self.spark_app_id or "(not yet)"),
+            ("lifetime", ending if self.started_here else "attached, not started here"),
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "application_id": self.application_id,
+            "state": self.state,
+            "kind": self.kind,
+            "role_arn": self.role_arn,
+            "key_arn": self.key_arn,
+            "key_source": self.key_source,
+            "context": dict(self.context),
+            "spark_app_id": self.spark_app_id,
+            "keep": self.keep,
+            "started_here": self.started_here,
+        }
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{k:<19} {v}" for k, v in self.rows())
+
+    def _repr_html_(self) -> str:
+        from emr_cmk_notebook.render import table_html
+
+        return table_html(self.rows(), "EMR Serverless session")
+
+
+@dataclass
+class SessionList:
+    """The caller's sessions on an application."""
+
+    sessions: list[SessionInfo]
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        columns = ["id", "name", "state", "key_arn", "key_source", "started_here", "active"]
+        rows = [{**s.to_dict(), "active": s.active} for s in self.sessions]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self.sessions]
+
+    def _lines(self) -> list[str]:
+        return [
+            f"{'*' if s.active else ' '} {s.id:<4} {s.state:<13} {s.name or '-':<28} {s.key_text()}"
+            for s in self.sessions
+        ]
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines()) or "no sessions"
+
+    def _repr_html_(self) -> str:
+        if not self.sessions:
+            return "<p>no sessions</p>"
+        rows = "".join(
+            "<tr>"
+            + "".join(
+                f"<td><code>{html.escape(str(v))}</code></td>"
+                for v in ("*" if s.active else "", s.id, s.state, s.name or "", s.key_text())
+            )
+            + "</tr>"
+            for s in self.sessions
+        )
+        head = "<tr><th>active</th><th>id</th><th>state</th><th>name</th><th>disk key</th></tr>"
+        return f"<table>{head}{rows}</table>"
+
+
+@dataclass
+class SessionLog:
+    """The tail of a session's log."""
+
+    session_id: int
+    lines: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "lines": list(self.lines)}
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines) or f"session {self.session_id}: the log is empty"
+
+
+@dataclass
+class StatementResult:
+    """A statement's output: text, a JSON table, or an error with the remote traceback."""
+
+    session_id: int
+    statement_id: int
+    status: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ename: str | None = None
+    evalue: str | None = None
+    traceback: list[str] = field(default_factory=list)
+    started_ms: int = 0
+    completed_ms: int = 0
+
+    @classmethod
+    def from_livy(cls, session_id: int, statement: dict[str, Any]) -> StatementResult:
+        output = statement.get("output") or {}
+        if statement.get("state") == "cancelled":
+            output = {
+                "status": "error",
+                "ename": "Cancelled",
+                "evalue": "the statement was cancelled",
+            }
+        return cls(
+            session_id=session_id,
+            statement_id=int(statement["id"]),
+            status=output.get("status", "error"),
+            data=dict(output.get("data") or {}),
+            ename=output.get("ename"),
+            evalue=output.get("evalue"),
+            traceback=list(output.get("traceback") or []),
+            started_ms=int(statement.get("started") or 0),
+            completed_ms=int(statement.get("completed") or 0),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def text(self) -> str:
+        """The plain-text output (what the statement printed, and its last expression)."""
+        return str(self.data.get("text/plain", ""))
+
+    @property
+    def table(self) -> dict[str, Any] | None:
+        """The ``application/json`` table (``{schema, data}``) of a SQL statement, if any."""
+        table = self.data.get("application/json")
+        return table if isinstance(table, dict) and "data" in table else None
+
+    @property
+    def server_seconds(self) -> float:
+        """How long the statement ran on the session, by the server's clock."""
+        if not (self.started_ms and self.completed_ms):
+            return 0.0
+        return (self.completed_ms - self.started_ms) / 1000.0
+
+    def traceback_text(self) -> str:
+        """The remote traceback as text (the session's, not this kernel's)."""
+        return "".join(line if line.endswith("\n") else line + "\n" for line in self.traceback)
+
+    def raise_for_error(self) -> StatementResult:
+        """Raise StatementFailed when the statement failed; return self otherwise."""
+        if not self.ok:
+            raise StatementFailed(self)
+        return self
+
+    def to_frame(self) -> Any:
+        """The JSON table as a pandas DataFrame (columns named and typed by its schema)."""
+        table = self.table
+        if table is None:
+            raise EmrCmkError(
+                "this statement returned no table; run SQL with --sql, or end a pyspark cell "
+                "with a DataFrame and use -o"
+            )
+        return table_to_frame(table)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "statement_id": self.statement_id,
+            "status": self.status,
+            "data": self.data,
+            "ename": self.ename,
+            "evalue": self.evalue,
+            "traceback": self.traceback,
+        }
+
+    def __repr__(self) -> str:
+        if not self.ok:
+            return f"{self.ename}: {self.evalue}\n{self.traceback_text()}".rstrip()
+        return self.text
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        if self.ok and self.table is not None:
+            bundle["text/html"] = table_to_frame(self.table).to_html(max_rows=50)
+        return bundle
+
+
+# Spark SQL type names and the pandas dtypes that hold them without loss.
+_DTYPES = {
+    "long": "Int64",
+    "integer": "Int32",
+    "short": "Int16",
+    "byte": "Int8",
+    "double": "float64",
+    "float": "float32",
+    "boolean": "boolean",
+    "string": "string",
+}
+
+
+def table_to_frame(table: dict[str, Any]) -> Any:
+    """A Livy ``{schema, data}`` table as a pandas DataFrame."""
+    import pandas as pd
+
+    fields = (table.get("schema") or {}).get("fields") or []
+    columns = [f["name"] for f in fields]
+    rows = table.get("data") or []
+    if not columns and rows:
+        columns = [f"_{i + 1}" for i in range(len(rows[0]))]
+    frame = pd.DataFrame(rows, columns=columns)
+    for f in fields:
+        dtype = _DTYPES.get(f.get("type")) if isinstance(f.get("type"), str) else None
+        if dtype:
+            frame[f["name"]] = frame[f["name"]].astype(dtype)
+    return frame
