@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -30,32 +29,6 @@ def test_code_is_ruff_clean():
         [str(BIN / "ruff"), "check", "--quiet", str(ROOT)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-@pytest.mark.integration
-def test_quickstart_notebook_runs_and_keeps_no_secret(tmp_path, emr_cmk_home):
-    output = tmp_path / "quickstart.ipynb"
-    done = subprocess.run(
-        [
-            str(BIN / "emr-cmk"),
-            "notebook",
-            "run",
-            str(ROOT / "notebooks" / "01_quickstart.ipynb"),
-            "--output",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    text = output.read_text()
-    notebook = nbformat.reads(text, as_version=4)
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
-    assert any("SUCCESS" in str(o) for o in outputs)
-    assert any("DisabledException" in str(o) for o in outputs)
-    assert "local-analytics-secret" not in text
-    assert "AWS_SECRET_ACCESS_KEY" not in text
 
 
 def test_committed_notebooks_hold_no_outputs():

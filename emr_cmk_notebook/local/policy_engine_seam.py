@@ -87,8 +87,21 @@ class EngineKeyPolicySeam(KeyPolicySeam):
             return Verdict(True)
         why = "with an explicit deny in a resource-based policy"
         if decision.decision == "implicit_deny":
-            why = f"because no resource-based policy allows the {request.action} action"
+            side = "identity-based" if _key_policy_defers(request) else "resource-based"
+            why = f"because no {side} policy allows the {request.action} action"
         return Verdict(False, f"{_denied(principal, request)} {why} ({decision.reason})")
+
+
+def _key_policy_defers(request: KeyAccessRequest) -> bool:
+    """Whether the key policy lets the caller's own account decide (so the identity side failed)."""
+    account = request.key_arn.split(":")[4]
+    if request.identity.type == "AWSService" or request.identity.account_id != account:
+        return False
+    root = Request(f"arn:aws:iam::{account}:root", request.action, request.key_arn, {})
+    try:
+        return evaluate(root, request.key_policy).allowed
+    except (InvalidPolicy, InvalidRequest):
+        return False
 
 
 def _denied(principal: str, request: KeyAccessRequest) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Enum, Int, List, Unicode, observe
 
 from emr_cmk_notebook.magics.args import HelpShown
@@ -92,3 +92,18 @@ class EmrCmk(Magics):
     def emr_key_check(self, line: str) -> Any:
         """%emr_key_check --key K --application-id ID --role ARN: readiness, with the fixes."""
         return self._run("keycheck_magic", line)
+
+    @line_magic
+    def emr_key_usage(self, line: str) -> Any:
+        """%emr_key_usage --key K [--since 7d]: the key's use from CloudTrail, as a frame."""
+        return self._run("usage_magic", line)
+
+    @line_magic
+    def emr_session(self, line: str) -> Any:
+        """%emr_session start|status|list|use|logs|stop: sessions encrypted with your KMS key."""
+        return self._run("session_magic", line)
+
+    @cell_magic
+    def emr_spark(self, line: str, cell: str) -> Any:
+        """%%emr_spark [-o VAR] [--sql]: run the cell in the active session."""
+        return self._run("spark_magic", line, cell)

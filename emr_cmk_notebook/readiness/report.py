@@ -127,6 +127,9 @@ class ReadinessReport:
     def __str__(self) -> str:
         return self.to_text()
 
+    def __repr__(self) -> str:
+        return self.to_text()
+
     def _repr_html_(self) -> str:
         esc = html.escape
         colour = _COLOURS["pass" if self.ready else "fail"]

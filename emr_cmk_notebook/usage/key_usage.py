@@ -351,6 +351,17 @@ class KeyUsage:
             f" {self.window}"
         )
 
+    def __repr__(self) -> str:
+        parts = [self.headline(), *self.notes]
+        summary = self.summary()
+        if len(summary):
+            parts.append(summary.to_string())
+        findings = self.findings()
+        parts.append(
+            f"{len(findings)} finding(s)" + (f":\n{findings.to_string()}" if len(findings) else "")
+        )
+        return "\n".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain data: window, notes, costs, summary, findings and rows."""
         return {

@@ -1,0 +1,42 @@
+"""%emr_key_usage against the local backend."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from emr_cmk_notebook.core.errors import UserError
+from tests.conftest import demo_app_id
+
+pytestmark = pytest.mark.integration
+ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
+
+
+def test_usage_of_a_job_shows_up_with_its_context(shell, demo, job_script):
+    marker = uuid.uuid4().hex[:8]
+    shell.line(
+        "emr_job",
+        f"submit --application-id {demo_app_id(demo)} --role {ROLE} --entry-point {job_script} "
+        f"--key alias/emr-analytics --context audit={marker} --wait",
+    )
+    usage = shell.line(
+        "emr_key_usage", "--key alias/emr-analytics --since 1h --no-cache -o usage_frame"
+    )
+    frame = shell.user_ns["usage_frame"]
+    ours = frame[frame["ctx.audit"] == marker]
+    assert set(ours["event_name"]) >= {"GenerateDataKey", "Decrypt"}
+    assert set(ours["application_id"]) == {demo_app_id(demo)}
+    assert "GenerateDataKey" in usage._repr_html_()
+
+
+def test_a_bad_window_is_a_one_line_error(shell):
+    with pytest.raises(UserError) as exc:
+        shell.line("emr_key_usage", "--key alias/emr-analytics --since yesterday-ish")
+    assert "\n" not in str(exc.value)
+    assert "--since" in str(exc.value)
+
+
+def test_source_takes_at_most_one_path(shell):
+    with pytest.raises(UserError, match="at most one path"):
+        shell.line("emr_key_usage", "--key k --source files a b")
