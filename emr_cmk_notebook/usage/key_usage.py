@@ -553,7 +553,9 @@ def _log_files(path: Path) -> list[Path]:
 def _concat(parts: list[UsageFrame]) -> UsageFrame:
     if len(parts) == 1:
         return parts[0]
-    frame = pd.concat([p.frame for p in parts], ignore_index=True)
+    # Empty parts would change the result's dtypes (and pandas warns about it).
+    filled = [p.frame for p in parts if len(p.frame)] or [parts[0].frame]
+    frame = pd.concat(filled, ignore_index=True)
     return UsageFrame(
         _recategorize(frame),
         skipped_non_kms=sum(p.skipped_non_kms for p in parts),
