@@ -19,6 +19,24 @@ EXPECTED = {
     "01_quickstart.ipynb": ["1000", "(session override)", "project=churn", "is Disabled"],
     "02_readiness.ipynb": ["not ready", "aws:emr-serverless:application-id", "100"],
     "03_key_usage_audit.ipynb": ["churn", "fraud", "AccessDeniedException"],
+    "05_cross_account_key.ipynb": [
+        "AllowAnalyticsAccountToUseTheKey",
+        "could not be verified",
+        "verified: EMR Serverless made a data key",
+        "111122223333,444455556666",
+    ],
+    "06_per_workload_keys.ipynb": [
+        "(job override)",
+        "SUCCESS",
+        "verified: EMR Serverless made a data key",
+        "development",
+        "production",
+    ],
+    "07_compliance_evidence.ipynb": [
+        "report written to",
+        "2 sessions verified",
+        "readiness at start",
+    ],
 }
 
 

@@ -34,6 +34,9 @@ _use.add_argument("--application-id", help="the application of a session started
 _logs = _actions.add_parser("logs", help="the tail of the session log")
 _logs.add_argument("id", nargs="?", type=int)
 _logs.add_argument("--size", type=int, default=100, help="how many lines (default 100)")
+_verify = _actions.add_parser("verify", help="CloudTrail evidence of the key the session used")
+_verify.add_argument("id", nargs="?", type=int)
+_verify.add_argument("--key", help="the key it should have used (default: the session's key)")
 _stop = _actions.add_parser("stop", help="delete the active session, one by id, or --all")
 _stop.add_argument("id", nargs="?", type=int)
 _stop.add_argument("--all", action="store_true", help="every session this kernel knows")
@@ -53,6 +56,10 @@ def manager(magics: Any) -> Any:
 
 
 def run(magics: Any, line: str) -> Any:
+    if not line.strip():
+        from emr_cmk_notebook.widgets.session_launcher import SessionLauncher
+
+        return SessionLauncher.for_magics(magics)
     args = PARSER.parse(line)
     sessions = manager(magics)
     if args.action == "start":
@@ -67,6 +74,10 @@ def run(magics: Any, line: str) -> Any:
         return info
     if args.action == "logs":
         return sessions.logs(args.id, args.size)
+    if args.action == "verify":
+        from emr_cmk_notebook.sessions.evidence import verify_session
+
+        return verify_session(sessions.status(args.id), magics.target(), key=args.key)
     if args.id is not None and args.all:
         raise MagicUsageError("%emr_session stop: give a session id or --all, not both")
     stopped = sessions.stop(args.id, all_sessions=args.all)

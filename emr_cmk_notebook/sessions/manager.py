@@ -111,6 +111,7 @@ class SessionManager:
         else:
             source, key_arn, pairs = AWS_OWNED, None, {}
         client = self._client(app.id)
+        began = time.time()
         created = self._create(client, body)
         info = SessionInfo(
             id=int(created["id"]),
@@ -124,6 +125,7 @@ class SessionManager:
             context=pairs,
             keep=keep,
             started_here=True,
+            started_at=began,
         )
         with self._lock:
             self._known[(app.id, info.id)] = info

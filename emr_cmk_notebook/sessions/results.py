@@ -38,6 +38,8 @@ class SessionInfo:
     keep: bool = False
     started_here: bool = False
     active: bool = False
+    # Epoch seconds just before the create request; None for a session attached, not started.
+    started_at: float | None = None
 
     def key_text(self) -> str:
         if not self.key_arn:

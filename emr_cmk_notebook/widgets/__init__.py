@@ -1,0 +1,51 @@
+"""Notebook widgets: the session launcher and the key-usage explorer.
+
+    from emr_cmk_notebook.widgets import launcher
+    launcher()          # the same form ``%emr_session`` (no arguments) shows
+
+ipywidgets, boto3 and pandas load when a widget is made, not when this package is imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emr_cmk_notebook.widgets.session_launcher import SessionLauncher
+    from emr_cmk_notebook.widgets.usage_explorer import UsageExplorer
+
+__all__ = ["SessionLauncher", "UsageExplorer", "launcher"]
+
+_HOMES = {
+    "SessionLauncher": "emr_cmk_notebook.widgets.session_launcher",
+    "UsageExplorer": "emr_cmk_notebook.widgets.usage_explorer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def launcher(**options: Any) -> SessionLauncher:
+    """The session launcher; in a kernel with ``%load_ext emr_cmk_notebook``, on its sessions."""
+    from emr_cmk_notebook.widgets.session_launcher import SessionLauncher
+
+    magics = _loaded_magics()
+    if magics is not None and not options:
+        return SessionLauncher.for_magics(magics)
+    return SessionLauncher(**options)
+
+
+def _loaded_magics() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None:
+        return None
+    return shell.magics_manager.registry.get("EmrCmk")
