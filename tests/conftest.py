@@ -53,3 +53,17 @@ def job_script(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("jobs") / "job.py"
     path.write_text("import sys\nprint('job ran with', sys.argv[1:])\n")
     return str(path)
+
+
+def wait_for_job(emr, app_id: str, run_id: str, timeout: float = 60.0) -> dict:
+    """Poll a job run (through a boto3 emr-serverless client) until it finishes; its last view."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run = emr.get_job_run(applicationId=app_id, jobRunId=run_id)["jobRun"]
+        if run["state"] in ("SUCCESS", "FAILED", "CANCELLED"):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {run_id} still {run['state']} after {timeout} s")
+        time.sleep(0.05)

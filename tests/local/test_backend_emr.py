@@ -10,20 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT
-from tests.conftest import demo_app_id, key_arn
+from tests.conftest import demo_app_id, key_arn, wait_for_job
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
-
-
-def wait_for_job(emr, app_id: str, run_id: str, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = emr.get_job_run(applicationId=app_id, jobRunId=run_id)["jobRun"]
-        if run["state"] in ("SUCCESS", "FAILED", "CANCELLED"):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"job {run_id} still {run['state']} after {timeout} s")
 
 
 def start_job(emr, app_id: str, script: str, disk: dict | None = None) -> str:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import demo_app_id
+from tests.conftest import demo_app_id, wait_for_job
 
 pytestmark = pytest.mark.integration
 ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
@@ -32,13 +32,7 @@ def run_to_end(emr, app_id: str, driver: dict, timeout: float = 240.0) -> dict:
         clientToken=str(uuid.uuid4()),
         jobDriver={"sparkSubmit": driver},
     )["jobRunId"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = emr.get_job_run(applicationId=app_id, jobRunId=run_id)["jobRun"]
-        if run["state"] in ("SUCCESS", "FAILED", "CANCELLED"):
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"job still {run['state']}")
+    return wait_for_job(emr, app_id, run_id, timeout)
 
 
 def test_spark_entry_point_from_s3_runs_with_io_encryption(backend, demo):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT
+from tests.conftest import wait_for_job
 
 SESSION_ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
 NO_KMS_ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-no-kms-role"
@@ -39,10 +39,4 @@ def run_job(
         )["jobRunId"]
     except ClientError as exc:
         return {"state": "REFUSED", "stateDetails": str(exc)}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = emr.get_job_run(applicationId=app_id, jobRunId=run_id)["jobRun"]
-        if run["state"] in ("SUCCESS", "FAILED", "CANCELLED"):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"job {run_id} did not finish within {timeout} s")
+    return wait_for_job(emr, app_id, run_id, timeout)
