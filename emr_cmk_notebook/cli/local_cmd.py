@@ -6,8 +6,6 @@ import argparse
 import json
 import os
 import shlex
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from emr_cmk_notebook.core.errors import UserError
@@ -92,10 +90,10 @@ def _start(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be between 0 and 65535, not {args.port}")
     from emr_cmk_notebook.local.server import serve
 
-    data_dir = Path(tempfile.mkdtemp(prefix="local-", dir=process._ensure(process.home() / "runs")))
+    data_dir = process.new_run_dir()
 
     def ready(backend: Any) -> None:
-        process._write_state(
+        process.write_state(
             {"pid": os.getpid(), "endpoint": backend.endpoint, "data_dir": str(data_dir)}
         )
         _print_status(backend.status(), args.json)

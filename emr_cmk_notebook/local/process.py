@@ -160,7 +160,8 @@ def _read_state(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _write_state(data: dict[str, Any]) -> None:
+def write_state(data: dict[str, Any]) -> None:
+    """Register a running backend so `emr-cmk local status|env|stop` and attach() find it."""
     target = home() / STATE_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as f:
@@ -203,7 +204,7 @@ def start(
         )
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {port}")
-    data_dir = Path(tempfile.mkdtemp(prefix="local-", dir=_ensure(home() / "runs")))
+    data_dir = new_run_dir()
     ready = data_dir / "ready.json"
     log = (data_dir / "backend.log").open("ab")
     command = [
@@ -238,15 +239,17 @@ def start(
         time.sleep(0.05)
     endpoint = json.loads(ready.read_text())["endpoint"]
     backend = LocalBackend(endpoint, process.pid, data_dir, process)
-    _write_state({"pid": process.pid, "endpoint": endpoint, "data_dir": str(data_dir)})
+    write_state({"pid": process.pid, "endpoint": endpoint, "data_dir": str(data_dir)})
     if not keep:
         atexit.register(backend.stop)
     return backend
 
 
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def new_run_dir() -> Path:
+    """A fresh folder for one backend run's data (CloudTrail logs, sessions, jobs)."""
+    runs = home() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="local-", dir=runs))
 
 
 def stop() -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
 import threading
 import uuid
 from pathlib import Path
@@ -307,6 +308,8 @@ def serve(
         target=lambda: (backend._shutdown.wait(), server.shutdown()), daemon=True
     )
     watcher.start()
+    # `kill` (SIGTERM) stops the backend as cleanly as Ctrl-C or /_local/shutdown.
+    signal.signal(signal.SIGTERM, lambda *_: backend._shutdown.set())
     try:
         if on_ready is not None:
             on_ready(backend)

@@ -117,3 +117,33 @@ def test_a_port_out_of_range_is_a_one_line_error(tmp_path):
     )
     assert done.returncode == 2
     assert "--port" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_foreground_start_serves_until_terminated_and_cleans_up(tmp_path):
+    import signal
+
+    env = {**os.environ, "EMR_CMK_HOME": str(tmp_path)}
+    server = subprocess.Popen(
+        [str(BIN / "emr-cmk"), "local", "start", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = server.stdout.readline()
+        assert first.startswith("endpoint    http://127.0.0.1:")
+        status = subprocess.run(
+            [str(BIN / "emr-cmk"), "local", "status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert '"demo-app"' in status.stdout
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        assert not (tmp_path / "local.json").exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
