@@ -239,25 +239,13 @@ def submit(
 def _readiness_gate(
     target: AwsTarget, encryption: DiskEncryption, application_id: str, role_arn: str
 ) -> None:
-    from emr_cmk_notebook.readiness import check_readiness
+    from emr_cmk_notebook.readiness import NotReady, check_readiness
 
     report = check_readiness(
         encryption.key_arn, application_id, role_arn, dict(encryption.context), target=target
     )
     if not report.ready:
         raise NotReady(report)
-
-
-class NotReady(UserError):
-    """The readiness check failed; ``report`` says what and how to fix it."""
-
-    def __init__(self, report: Any):
-        self.report = report
-        failing = ", ".join(check.title for check in report.failures)
-        super().__init__(
-            f"the key is not ready for this workload: {failing or report.verdict}",
-            hint="run %emr_key_check for the fix, or pass --skip-check to submit anyway",
-        )
 
 
 def dashboard_url(target: AwsTarget, application_id: str, job_run_id: str) -> str:

@@ -15,6 +15,7 @@ from emr_cmk_notebook import jobs
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.readiness import NotReady
 from tests.conftest import demo_app_id, key_arn
 
 pytestmark = pytest.mark.integration
@@ -138,9 +139,9 @@ def test_readiness_gate_refuses_a_role_that_cannot_use_the_key(target, demo, job
     no_kms = "arn:aws:iam::111122223333:role/emr-no-kms-role"
     enc = DiskEncryption("alias/emr-analytics")
     before = len(jobs.list_jobs(target, app).jobs)
-    with pytest.raises(jobs.NotReady) as exc:
+    with pytest.raises(NotReady) as exc:
         jobs.submit(target, app, no_kms, job_script, encryption=enc)
-    assert "%emr_key_check" in str(exc.value)
+    assert "is not ready" in str(exc.value) and "emr-no-kms-role" in str(exc.value)
     assert not exc.value.report.ready
     assert len(jobs.list_jobs(target, app).jobs) == before
 

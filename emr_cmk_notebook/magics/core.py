@@ -12,6 +12,7 @@ from typing import Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Enum, Int, List, Unicode, observe
 
+from emr_cmk_notebook.core.errors import EmrCmkError
 from emr_cmk_notebook.magics.args import HelpShown
 
 
@@ -72,6 +73,14 @@ class EmrCmk(Magics):
             return handler.run(self, line, cell) if cell is not None else handler.run(self, line)
         except HelpShown:
             return None
+        except EmrCmkError as error:
+            # A refusal that carries a readiness report shows it, fixes included, above the error.
+            report = getattr(error, "report", None)
+            if report is not None:
+                from IPython.display import display
+
+                display(report)
+            raise
 
     @line_magic
     def emr_local(self, line: str) -> Any:

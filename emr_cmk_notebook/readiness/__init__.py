@@ -25,10 +25,30 @@ __all__ = [
     "AppliedFix",
     "Check",
     "Fix",
+    "NotReady",
     "ReadinessReport",
     "apply_fix",
     "check_readiness",
 ]
+
+
+class NotReady(UserError):
+    """A readiness gate refused to start work; ``report`` says what failed and how to fix it."""
+
+    def __init__(self, report: ReadinessReport):
+        self.report = report
+        key = report.key_arn or report.key
+        failures = list(report.failures)
+        if failures:
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            reason = f"{' '.join(failures[0].reason.split())}{more}"
+        else:
+            reason = report.verdict
+        super().__init__(
+            f"key {key} is not ready: {reason}",
+            hint="the report shows every check and its fix; --skip-check starts anyway",
+        )
+
 
 _APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")
 _ROLE_RESOURCE = re.compile(r"role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")

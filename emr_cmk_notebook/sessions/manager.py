@@ -198,14 +198,13 @@ class SessionManager:
         problem = facts.problem()
         if problem:
             raise UserError(problem, hint="choose an enabled symmetric encryption key")
-        gate = _readiness_gate()
-        if gate is not None:
-            report = gate(
-                resolved.key_arn, application_id, role_arn, dict(resolved.context),
-                target=self.target,
-            )  # fmt: skip
-            if not report.ready:
-                raise UserError(_not_ready(report), hint="%emr_key_check shows every check")
+        from emr_cmk_notebook.readiness import NotReady, check_readiness
+
+        report = check_readiness(
+            resolved.key_arn, application_id, role_arn, dict(resolved.context), target=self.target
+        )
+        if not report.ready:
+            raise NotReady(report)
         return resolved
 
     def _create(self, client: LivyClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -482,21 +481,3 @@ def _info_from_view(app: Any, view: dict[str, Any]) -> SessionInfo:
         context=pairs,
         spark_app_id=view.get("appId"),
     )
-
-
-def _readiness_gate() -> Callable[..., Any] | None:
-    """The full readiness check when that package provides it; None until then."""
-    try:
-        from emr_cmk_notebook import readiness
-    except ImportError:
-        return None
-    return getattr(readiness, "check_readiness", None)
-
-
-def _not_ready(report: Any) -> str:
-    key = report.key_arn or report.key
-    failures = list(report.failures)
-    if not failures:
-        return f"key {key} is not ready for application {report.application_id}"
-    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-    return f"key {key} is not ready: {' '.join(failures[0].reason.split())}{more}"

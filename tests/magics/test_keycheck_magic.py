@@ -45,3 +45,18 @@ def test_apply_turns_a_missing_service_grant_into_ready(shell, demo, backend):
         assert shell.line("emr_key_check", line + " --apply").ready
     finally:
         kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=original)
+
+
+def test_a_refused_session_start_shows_the_report_above_the_error(shell, demo, capsys):
+    from emr_cmk_notebook.readiness import NotReady
+
+    with pytest.raises(NotReady) as exc:
+        shell.line(
+            "emr_session",
+            f"start --application-id {demo_app_id(demo)} --role {ROLE} "
+            "--key alias/emr-no-service-grant",
+        )
+    assert "is not ready" in str(exc.value) and "\n" not in str(exc.value)
+    shown = capsys.readouterr().out
+    assert "Key policy lets EMR Serverless use the key" in shown
+    assert "aws kms put-key-policy" in shown
