@@ -22,8 +22,22 @@ def test_quickstart_and_launcher_in_jupyterlab(lab, browser_context, artifacts, 
     page.goto(lab.page_url("lab/tree/01_quickstart.ipynb"))
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=120_000)
 
-    page.locator(".lm-MenuBar-item", has_text="Run").click()
-    page.locator(".lm-Menu-item", has_text=re.compile(r"^Run All Cells")).click()
+    # "Run All Cells" acts on the focused notebook: focus it first, and retry once if the first
+    # code cell did not start (the menu item is inert while another panel has the focus).
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for _ in range(2):
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        page.locator(".lm-MenuBar-item", has_text="Run").click()
+        page.locator(".lm-Menu-item", has_text=re.compile(r"^Run All Cells")).click()
+        try:
+            page.wait_for_function(
+                "p => /\\[(\\*|\\d+)\\]/.test(p.textContent)",
+                arg=first_prompt.element_handle(),
+                timeout=30_000,
+            )
+            break
+        except Exception:
+            page.keyboard.press("Escape")
     try:
         page.wait_for_function(ALL_RAN, timeout=600_000)
     except Exception:
