@@ -67,3 +67,16 @@ def wait_for_job(emr, app_id: str, run_id: str, timeout: float = 60.0) -> dict:
         if time.monotonic() > deadline:
             raise AssertionError(f"job {run_id} still {run['state']} after {timeout} s")
         time.sleep(0.05)
+
+
+def processes_mentioning(marker: str) -> list:
+    """Live processes whose command line mentions ``marker`` (zombies do not count)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if any(marker in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found

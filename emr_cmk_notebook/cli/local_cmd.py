@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     settings.add_argument("--lookup-tps", type=float, help="CloudTrail LookupEvents rate limit")
     settings.add_argument("--state-delay", type=float, help="seconds per application state change")
     settings.add_argument("--job-step-delay", type=float, help="seconds per job run state change")
+    settings.add_argument(
+        "--session-token-ttl", type=float, help="seconds a Spark Connect auth token lasts"
+    )
+    settings.add_argument(
+        "--session-limit", type=int, help="live Spark Connect sessions per application"
+    )
     settings.set_defaults(handler=_settings)
 
 
@@ -150,7 +156,13 @@ def _settings(args: argparse.Namespace) -> int:
     }
     if faults:
         changes["faults"] = {**backend.status()["settings"]["faults"], **faults}
-    for name in ("lookup_tps", "state_delay", "job_step_delay"):
+    for name in (
+        "lookup_tps",
+        "state_delay",
+        "job_step_delay",
+        "session_token_ttl",
+        "session_limit",
+    ):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     print(

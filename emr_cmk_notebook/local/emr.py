@@ -210,6 +210,12 @@ class EmrServerless(JobRunOperations):
 
     # --- public API ------------------------------------------------------------------------------
 
+    def add_operations(
+        self, handlers: Mapping[str, Callable[[ApiRequest, dict[str, Any]], dict[str, Any]]]
+    ) -> None:
+        """Answer more operations (the sessions API lives in ``local/sessions_api.py``)."""
+        self._handlers.update(handlers)
+
     def handle(self, request: ApiRequest) -> ApiResponse:
         """Answer one EMR Serverless API request."""
         try:

@@ -32,6 +32,7 @@ from emr_cmk_notebook.local.kms import LocalKms
 from emr_cmk_notebook.local.livy import PREFIX as LIVY_PREFIX
 from emr_cmk_notebook.local.livy import LivyEndpoint, livy_url
 from emr_cmk_notebook.local.policy_engine_seam import EngineKeyPolicySeam
+from emr_cmk_notebook.local.sessions_api import SessionsApi
 from emr_cmk_notebook.local.wire import (
     ApiRequest,
     ApiResponse,
@@ -89,6 +90,8 @@ class Backend:
             self.kms, executor=LocalJobExecutor(self.data_dir / "jobs", read_s3_object)
         )
         self.livy = LivyEndpoint(self.emr, self.kms, self.data_dir / "livy")
+        self.sessions = SessionsApi(self.emr, self.kms, self.data_dir / "sessions")
+        self.emr.add_operations(self.sessions.operations())
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.world: seed.World | None = None
         self._lock = threading.Lock()
@@ -101,6 +104,7 @@ class Backend:
         """Forget everything and lay the seed anew."""
         with self._lock:
             self.livy.reset()
+            self.sessions.reset()
             moto_api_backend.reset()
             self.emr.reset()
             self.trail.reset()
@@ -109,6 +113,7 @@ class Backend:
 
     def close(self) -> None:
         self.livy.close()
+        self.sessions.close()
         self.emr.close()
         self.trail.close()
 
@@ -136,11 +141,19 @@ class Backend:
             "state_delay": self.emr.state_delay,
             "job_step_delay": self.emr.job_step_delay,
             **self.livy.settings(),
+            **self.sessions.settings(),
         }
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply settings (faults, lookup_tps, state_delay, job_step_delay, livy_*)."""
-        allowed = {"faults", "lookup_tps", "state_delay", "job_step_delay", *self.livy.settings()}
+        """Apply settings (faults, lookup_tps, state_delay, job_step_delay, livy_*, session_*)."""
+        allowed = {
+            "faults",
+            "lookup_tps",
+            "state_delay",
+            "job_step_delay",
+            *self.livy.settings(),
+            *self.sessions.settings(),
+        }
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(allowed)}")
@@ -154,6 +167,11 @@ class Backend:
             session_limit=changes.get("livy_session_limit"),
             idle_timeout=changes.get("livy_idle_timeout"),
             start_delay=changes.get("livy_start_delay"),
+        )
+        self.sessions.update_settings(
+            session_limit=changes.get("session_limit"),
+            token_ttl=changes.get("session_token_ttl"),
+            idle_timeout=changes.get("session_idle_timeout"),
         )
         self.faults = faults
         return self.settings()

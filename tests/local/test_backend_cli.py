@@ -201,3 +201,23 @@ def test_second_start_is_refused_in_one_line(cli_env):
     assert done.returncode == 2
     assert "already running" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_settings_shorten_the_spark_connect_token_and_the_session_limit(cli_env):
+    emr_cmk = str(BIN / "emr-cmk")
+    changed = run(
+        [emr_cmk, "local", "settings", "--session-token-ttl", "5", "--session-limit", "3"], cli_env
+    )
+    try:
+        settings = json.loads(changed.stdout)
+        assert (settings["session_token_ttl"], settings["session_limit"]) == (5.0, 3)
+        shown = json.loads(run([emr_cmk, "local", "settings"], cli_env).stdout)
+        assert shown["session_token_ttl"] == 5.0
+    finally:
+        run([emr_cmk, "local", "settings", "--session-token-ttl", "3600", "--session-limit", "25"],
+            cli_env)  # fmt: skip
+    app = next(a["id"] for a in status(cli_env)["applications"] if a["name"] == "demo-app")
+    listed = json.loads(
+        aws(cli_env, "emr-serverless", "list-sessions", "--application-id", app).stdout
+    )
+    assert listed["sessions"] == []

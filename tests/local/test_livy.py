@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT, SECURITY_ACCOUNT
-from tests.conftest import demo_app_id, key_arn
+from tests.conftest import demo_app_id, key_arn, processes_mentioning
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
@@ -87,16 +87,6 @@ def text(statement: dict) -> str:
     output = statement["output"]
     assert output["status"] == "ok", output
     return output["data"]["text/plain"]
-
-
-def processes_mentioning(marker: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        if process.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if any(marker in part for part in process.info["cmdline"] or ()):
-            found.append(process)
-    return found
 
 
 def wait_gone(pid: int, local_dir: str, timeout: float = 15.0) -> None:
