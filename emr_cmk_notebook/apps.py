@@ -179,6 +179,36 @@ def wait_for_state(
         delay = min(delay * 1.5, 5.0)
 
 
+def ensure_started(
+    target: AwsTarget,
+    app: ApplicationView,
+    *,
+    may_start: bool = True,
+    timeout: float = 900.0,
+    progress: Callable[[str], None] = _quiet,
+) -> ApplicationView:
+    """The application once STARTED, starting it when ``may_start`` (interactive work needs it)."""
+    if app.state in ("CREATING", "STOPPING"):
+        app = wait_for_state(
+            target, app.id, {"CREATED", "STOPPED", "STARTED"}, timeout=timeout,
+            progress=lambda state: progress(f"application {state}"),
+        )  # fmt: skip
+    if app.state in ("CREATED", "STOPPED"):
+        if not may_start:
+            raise UserError(
+                f"application {app.id} is {app.state}; interactive sessions need it STARTED",
+                hint="start it, or let the session start it",
+            )
+        _call("StartApplication", target.client("emr-serverless").start_application,
+              applicationId=app.id)  # fmt: skip
+    if app.state != "STARTED":
+        app = wait_for_state(
+            target, app.id, {"STARTED"}, timeout=timeout,
+            progress=lambda state: progress(f"application {state}"),
+        )  # fmt: skip
+    return app
+
+
 def resolve_encryption(target: AwsTarget, encryption: DiskEncryption) -> DiskEncryption:
     """The configuration with its key resolved to an ARN; refuses a key the service cannot use."""
     from emr_cmk_notebook.keys import resolve

@@ -215,7 +215,9 @@ def submit(
     if encryption is not None:
         resolved = resolve_encryption(target, encryption)
         if check:
-            _readiness_gate(target, resolved, application_id, role_arn)
+            from emr_cmk_notebook.readiness import require_ready
+
+            require_ready(resolved, application_id, role_arn, target=target)
         overrides["diskEncryptionConfiguration"] = resolved.to_api()
     driver: dict[str, Any] = {"entryPoint": entry_point}
     if args:
@@ -234,18 +236,6 @@ def submit(
     emr = target.client("emr-serverless")
     started = _call("StartJobRun", emr.start_job_run, **params)
     return status(target, application_id, started["jobRunId"])
-
-
-def _readiness_gate(
-    target: AwsTarget, encryption: DiskEncryption, application_id: str, role_arn: str
-) -> None:
-    from emr_cmk_notebook.readiness import NotReady, check_readiness
-
-    report = check_readiness(
-        encryption.key_arn, application_id, role_arn, dict(encryption.context), target=target
-    )
-    if not report.ready:
-        raise NotReady(report)
 
 
 def dashboard_url(target: AwsTarget, application_id: str, job_run_id: str) -> str:

@@ -1,4 +1,4 @@
-"""``%emr_session start|status|list|use|logs|stop``: encrypted interactive sessions over Livy."""
+"""``%emr_session start|status|list|use|logs|verify|stop``: Livy or Spark Connect sessions."""
 
 from __future__ import annotations
 
@@ -21,24 +21,35 @@ _start.add_argument("--name", help="session name (default: a unique one)")
 _start.add_argument("--idle-timeout", type=int, metavar="MIN", help="end it after MIN idle minutes")
 _start.add_argument("--transport", choices=["livy", "connect"], help="default: livy")
 _start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
+_start.add_argument(
+    "--session-key-override",
+    action="store_true",
+    help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
+)
+_start.add_argument(
+    "--spark-name", default="spark", help="connect only: the variable for the SparkSession"
+)
 _start.add_argument("--skip-check", action="store_true", help="start without the key check")
 _start.add_argument("--keep", action="store_true", help="keep it running after the kernel exits")
 
 _status = _actions.add_parser("status", help="state, disk key and where the key came from")
-_status.add_argument("id", nargs="?", type=int)
+_status.add_argument("id", nargs="?")
 _list = _actions.add_parser("list", help="your sessions on the application")
 _list.add_argument("--application-id", help="default: the active session's application")
 _use = _actions.add_parser("use", help="make a session the active one (attach to it)")
-_use.add_argument("id", type=int)
+_use.add_argument("id")
 _use.add_argument("--application-id", help="the application of a session started elsewhere")
+_use.add_argument(
+    "--spark-name", default="spark", help="Spark Connect: the variable for the SparkSession"
+)
 _logs = _actions.add_parser("logs", help="the tail of the session log")
-_logs.add_argument("id", nargs="?", type=int)
+_logs.add_argument("id", nargs="?")
 _logs.add_argument("--size", type=int, default=100, help="how many lines (default 100)")
 _verify = _actions.add_parser("verify", help="CloudTrail evidence of the key the session used")
-_verify.add_argument("id", nargs="?", type=int)
+_verify.add_argument("id", nargs="?")
 _verify.add_argument("--key", help="the key it should have used (default: the session's key)")
 _stop = _actions.add_parser("stop", help="delete the active session, one by id, or --all")
-_stop.add_argument("id", nargs="?", type=int)
+_stop.add_argument("id", nargs="?")
 _stop.add_argument("--all", action="store_true", help="every session this kernel knows")
 
 
@@ -61,6 +72,9 @@ def run(magics: Any, line: str) -> Any:
 
         return SessionLauncher.for_magics(magics)
     args = PARSER.parse(line)
+    spark_name = getattr(args, "spark_name", "spark")
+    if not spark_name.isidentifier():
+        raise MagicUsageError(f"--spark-name {spark_name!r} is not a Python name")
     sessions = manager(magics)
     if args.action == "start":
         return _start_session(magics, sessions, args)
@@ -70,7 +84,10 @@ def run(magics: Any, line: str) -> Any:
         return sessions.list(args.application_id or magics.default_application)
     if args.action == "use":
         info = sessions.use(args.id, args.application_id)
-        _register_with_sparkmagic(magics, info)
+        if info.kind == "connect":
+            _bind_spark(magics, sessions, info, args.spark_name)
+        else:
+            _register_with_sparkmagic(magics, info)
         return info
     if args.action == "logs":
         return sessions.logs(args.id, args.size)
@@ -81,6 +98,7 @@ def run(magics: Any, line: str) -> Any:
     if args.id is not None and args.all:
         raise MagicUsageError("%emr_session stop: give a session id or --all, not both")
     stopped = sessions.stop(args.id, all_sessions=args.all)
+    _drop_spark(magics, stopped)
     _unregister_from_sparkmagic(magics, stopped)
     print(f"deleted session(s) {', '.join(map(str, stopped))}" if stopped else "no sessions")
     return None
@@ -112,12 +130,32 @@ def _start_session(magics: Any, sessions: Any, args: Any) -> Any:
                 skip_check=args.skip_check,
                 timeout=magics.wait_timeout,
                 progress=ProgressLine(f"starting a session on {app_id}"),
+                session_key_override=args.session_key_override,
             )
         finally:
             for warning in caught:
                 print(f"{warning.message}", file=sys.stderr)
+    if info.kind == "connect":
+        _bind_spark(magics, sessions, info, args.spark_name)
+        return info
     _register_with_sparkmagic(magics, info)
     return info
+
+
+def _bind_spark(magics: Any, sessions: Any, info: Any, name: str) -> None:
+    """Put the session's SparkSession in the user namespace as ``name``."""
+    magics.shell.user_ns[name] = sessions.connect_session(info.id).connect()
+    magics.__dict__.setdefault("_spark_names", {})[str(info.id)] = name
+    print(f"{name}: a SparkSession on session {info.id}", file=sys.stderr)
+
+
+def _drop_spark(magics: Any, session_ids: list[Any]) -> None:
+    """Remove the SparkSession variables of stopped Spark Connect sessions."""
+    names = magics.__dict__.get("_spark_names", {})
+    for session_id in session_ids:
+        name = names.pop(str(session_id), None)
+        if name is not None:
+            magics.shell.user_ns.pop(name, None)
 
 
 def _pair(item: str) -> tuple[str, str]:

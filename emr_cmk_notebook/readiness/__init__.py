@@ -29,6 +29,7 @@ __all__ = [
     "ReadinessReport",
     "apply_fix",
     "check_readiness",
+    "require_ready",
 ]
 
 
@@ -48,6 +49,22 @@ class NotReady(UserError):
             f"key {key} is not ready: {reason}",
             hint="the report shows every check and its fix; --skip-check starts anyway",
         )
+
+
+def require_ready(
+    encryption: DiskEncryption, application_id: str, role_arn: str, *, target: AwsTarget
+) -> ReadinessReport:
+    """The gate in front of sessions and job runs: the report, or ``NotReady`` when it fails."""
+    report = check_readiness(
+        encryption.key_arn,
+        application_id,
+        role_arn,
+        dict(encryption.context),
+        target=target,
+    )
+    if not report.ready:
+        raise NotReady(report)
+    return report
 
 
 _APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")

@@ -56,6 +56,7 @@ class SessionManager:
         self.active: SessionInfo | None = None
         self._known: dict[tuple[str, int], SessionInfo] = {}
         self._clients: dict[str, LivyClient] = {}
+        self._connect: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
         if cleanup_at_exit:
@@ -80,11 +81,23 @@ class SessionManager:
         start_application: bool = True,
         timeout: float = 900.0,
         progress: Progress = _quiet,
+        session_key_override: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> SessionInfo:
         """Open a session whose worker disks use ``key`` (else the application's key)."""
+        if transport == "connect":
+            return self._start_connect(
+                application_id, role_arn, key, context, name=name, tags=tags,
+                idle_timeout_minutes=idle_timeout_minutes, conf=conf, keep=keep, timeout=timeout,
+                progress=progress, session_key_override=session_key_override,
+                skip_check=skip_check, start_application=start_application,
+            )  # fmt: skip
         if transport != "livy":
+            raise UserError(f"unknown transport {transport!r}", hint="use livy or connect")
+        if session_key_override:
             raise UserError(
-                f"transport {transport!r} is not available yet", hint="use --transport livy"
+                "--session-key-override is for --transport connect; Livy sessions always "
+                "carry the key in their conf"
             )
         role_arn = check_role(role_arn)
         if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
@@ -141,6 +154,52 @@ class SessionManager:
         self._activate(info)
         return info
 
+    def _start_connect(
+        self,
+        application_id: str,
+        role_arn: str | None,
+        key: str | None,
+        context: Mapping[str, str] | list[str] | None,
+        *,
+        keep: bool,
+        **options: Any,
+    ) -> SessionInfo:
+        from emr_cmk_notebook.sessions.connect import start_connect
+
+        session = start_connect(self.target, application_id, role_arn, key, context, **options)
+        if keep:
+            session.keep()
+        return self._adopt(session, keep=keep, started_here=True)
+
+    def _adopt(self, session: Any, *, keep: bool, started_here: bool) -> SessionInfo:
+        info = SessionInfo(
+            id=session.id,
+            application_id=session.application_id,
+            state=session.state,
+            name=session.name,
+            kind="connect",
+            role_arn=session.role_arn,
+            key_arn=session.key_arn,
+            key_source=session.key_source,
+            context=dict(session.context),
+            keep=keep,
+            started_here=started_here,
+            started_at=session.started_at,
+        )
+        with self._lock:
+            self._connect[session.id] = session
+            self._known[(info.application_id, info.id)] = info
+        self._activate(info)
+        return info
+
+    def connect_session(self, session_id: int | str | None = None) -> Any:
+        """The ``ConnectSession`` (with its ``spark``) of a Spark Connect session started here."""
+        info = self._pick(session_id)
+        session = self._connect.get(str(info.id))
+        if session is None:
+            raise UserError(f"session {info.id} is a Livy session, not a Spark Connect one")
+        return session
+
     def _ready_application(
         self, application_id: str, may_start: bool, timeout: float, progress: Progress
     ) -> Any:
@@ -157,28 +216,9 @@ class SessionManager:
                 f"application {app.id} does not have the Livy endpoint enabled",
                 hint=f"%emr_app update --application-id {app.id} --livy --restart",
             )
-        if app.state in ("CREATING", "STOPPING"):
-            app = apps.wait_for_state(
-                self.target, app.id, {"CREATED", "STOPPED", "STARTED"}, timeout=timeout,
-                progress=lambda state: progress(f"application {state}"),
-            )  # fmt: skip
-        if app.state in ("CREATED", "STOPPED"):
-            if not may_start:
-                raise UserError(
-                    f"application {app.id} is {app.state}; its Livy endpoint needs it STARTED",
-                    hint="start it, or let the session start it",
-                )
-            apps._call(
-                "StartApplication",
-                self.target.client("emr-serverless").start_application,
-                applicationId=app.id,
-            )
-        if app.state != "STARTED":
-            app = apps.wait_for_state(
-                self.target, app.id, {"STARTED"}, timeout=timeout,
-                progress=lambda state: progress(f"application {state}"),
-            )  # fmt: skip
-        return app
+        return apps.ensure_started(
+            self.target, app, may_start=may_start, timeout=timeout, progress=progress
+        )
 
     def _checked_key(
         self, encryption: DiskEncryption, application_id: str, role_arn: str, skip_check: bool
@@ -198,13 +238,9 @@ class SessionManager:
         problem = facts.problem()
         if problem:
             raise UserError(problem, hint="choose an enabled symmetric encryption key")
-        from emr_cmk_notebook.readiness import NotReady, check_readiness
+        from emr_cmk_notebook.readiness import require_ready
 
-        report = check_readiness(
-            resolved.key_arn, application_id, role_arn, dict(resolved.context), target=self.target
-        )
-        if not report.ready:
-            raise NotReady(report)
+        require_ready(resolved, application_id, role_arn, target=self.target)
         return resolved
 
     def _create(self, client: LivyClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -297,18 +333,37 @@ class SessionManager:
             )
         app = apps.get_application(self.target, application_id)
         infos = []
-        for view in self._client(app.id).list_sessions():
+        views = self._client(app.id).list_sessions() if app.livy_enabled else []
+        for view in views:
             with self._lock:
                 known = self._known.get((app.id, int(view["id"])))
             info = known or _info_from_view(app, view)
             info.state = view.get("state", info.state)
             info.active = self.active is info
             infos.append(info)
+        if app.sessions_enabled:
+            from emr_cmk_notebook.sessions.connect import list_connect
+
+            for view, (source, key_arn, pairs) in list_connect(self.target, app):
+                with self._lock:
+                    known = self._known.get((app.id, view["sessionId"]))
+                info = known or SessionInfo(
+                    id=view["sessionId"], application_id=app.id, state=view["state"],
+                    name=view.get("name"), kind="connect", role_arn=view.get("executionRoleArn"),
+                    key_arn=key_arn, key_source=source, context=pairs,
+                )  # fmt: skip
+                info.state = view["state"]
+                info.active = self.active is info
+                infos.append(info)
         return SessionList(infos)
 
     def status(self, session_id: int | None = None) -> SessionInfo:
         """The session's current state, its disk key and where the key came from."""
         info = self._pick(session_id)
+        if info.kind == "connect":
+            info.state = self.connect_session(info.id).view()["state"]
+            info.active = self.active is info
+            return info
         view = self._get(info.application_id, info.id)
         info.state = view.get("state", info.state)
         info.spark_app_id = view.get("appId") or info.spark_app_id
@@ -318,6 +373,11 @@ class SessionManager:
     def logs(self, session_id: int | None = None, size: int = 100) -> SessionLog:
         """The last ``size`` lines of the session's log."""
         info = self._pick(session_id)
+        if info.kind == "connect":
+            raise UserError(
+                f"session {info.id} is a Spark Connect session; the sessions API has no log",
+                hint="use the Spark UI of GetDashboardForJobRun or status",
+            )
         return SessionLog(info.id, self._client(info.application_id).session_log(info.id, size))
 
     def stop(self, session_id: int | None = None, *, all_sessions: bool = False) -> list[int]:
@@ -341,6 +401,10 @@ class SessionManager:
     ) -> StatementResult:
         """Run ``code`` in the session and wait for its output (cancelled on Ctrl-C)."""
         info = self._pick(session_id)
+        if info.kind == "connect":
+            raise UserError(
+                f"session {info.id} is a Spark Connect session", hint="use the spark variable"
+            )
         client = self._client(info.application_id)
         statement = client.run_statement(info.id, code, kind)
         backoff = Backoff(first=0.005, most=0.5)
@@ -358,10 +422,23 @@ class SessionManager:
             raise
         return StatementResult.from_livy(info.id, statement)
 
-    def use(self, session_id: int, application_id: str | None = None) -> SessionInfo:
+    def use(self, session_id: int | str, application_id: str | None = None) -> SessionInfo:
         """Make a known session active, or attach to one on ``application_id``."""
         with self._lock:
-            matches = [i for (_, sid), i in self._known.items() if sid == int(session_id)]
+            matches = [i for (_, sid), i in self._known.items() if str(sid) == str(session_id)]
+        if matches and matches[0].kind == "connect":
+            self._activate(matches[0])
+            return matches[0]
+        if not str(session_id).isdigit():  # sessions API ids are not numbers; Livy's are
+            if application_id is None:
+                raise UserError(
+                    f"session {session_id} is not known here",
+                    hint="pass --application-id to attach to it",
+                )
+            from emr_cmk_notebook.sessions.connect import attach_connect
+
+            session = attach_connect(self.target, application_id, str(session_id))
+            return self._adopt(session, keep=True, started_here=False)
         if application_id is None and len(matches) == 1:
             return self.attach(matches[0].application_id, int(session_id))
         if application_id is None:
@@ -419,7 +496,7 @@ class SessionManager:
                 raise UserError("no active session", hint="start one with %emr_session start")
             return self.active
         with self._lock:
-            matches = [i for (_, sid), i in self._known.items() if sid == int(session_id)]
+            matches = [i for (_, sid), i in self._known.items() if str(sid) == str(session_id)]
         if len(matches) != 1:
             raise UserError(
                 f"session {session_id} is not known here",
@@ -440,6 +517,10 @@ class SessionManager:
             if self.active is info:
                 self.active = None
         info.active = False
+        connect = self._connect.pop(str(info.id), None) if info.kind == "connect" else None
+        if connect is not None:
+            info.state = connect.stop() if delete else info.state
+            return
         if delete:
             self._client(info.application_id).delete_session(info.id)
             info.state = "killed"

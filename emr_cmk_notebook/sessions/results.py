@@ -23,9 +23,10 @@ class StatementFailed(EmrCmkError):
 
 @dataclass
 class SessionInfo:
-    """One Livy session: its state and the disk key it runs with, and where that key came from."""
+    """One session (Livy or Spark Connect): its state, its disk key and where that key came from."""
 
-    id: int
+    # Livy session ids are numbers; sessions API (Spark Connect) ids are strings.
+    id: int | str
     application_id: str
     state: str
     name: str | None = None
@@ -49,16 +50,21 @@ class SessionInfo:
     def rows(self) -> list[tuple[str, str]]:
         context = ", ".join(f"{k}={v}" for k, v in self.context.items()) or "(none)"
         ending = "kept after the kernel exits" if self.keep else "deleted when the kernel exits"
-        return [
+        rows = [
             ("session", f"{self.id}" + (f" ({self.name})" if self.name else "")),
             ("application", self.application_id),
             ("state", self.state),
             ("disk key", self.key_text()),
             ("encryption context", context),
             ("execution role", self.role_arn or "(unknown)"),
-            ("Spark application", self.spark_app_id or "(not yet)"),
-            ("lifetime", ending if self.started_here else "attached, not started here"),
         ]
+        if self.kind == "connect":
+            rows.append(("transport", "Spark Connect"))
+        else:
+            rows.append(("transport", f"Livy ({self.kind})"))
+            rows.append(("Spark application", self.spark_app_id or "(not yet)"))
+        rows.append(("lifetime", ending if self.started_here else "attached, not started here"))
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,5 @@
-"""A real Jupyter kernel deletes the sessions it started when it shuts down, except kept ones."""
+"""A real Jupyter kernel ends the sessions it started (Livy and Spark Connect) when it shuts down,
+except kept ones."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def test_kernel_shutdown_deletes_its_sessions_unless_kept(backend, demo):
                 f"%emr_session start --application-id {app} --role {role} --name kernel-ends",
                 f"%emr_session start --application-id {app} --role {role} --name kernel-kept "
                 "--keep",
+                f"%emr_session start --application-id {app} --role {role} --name connect-ends "
+                "--transport connect",
+                "assert spark.range(3).count() == 3",
             ):
                 reply = client.execute_interactive(code, timeout=180, output_hook=lambda _: None)
                 assert reply["content"]["status"] == "ok", reply["content"]
@@ -32,7 +36,11 @@ def test_kernel_shutdown_deletes_its_sessions_unless_kept(backend, demo):
             kernel.shutdown_kernel(now=False)
         livy = LivyClient.for_application(AwsTarget(), app)
         states = {s["name"]: (s["id"], s["state"]) for s in livy.list_sessions()}
+        connect = AwsTarget().client("emr-serverless").list_sessions(applicationId=app)
     assert "kernel-ends" not in states
+    # spark.stop() alone would leave a Spark Connect session billing: the kernel terminated it.
+    ended = [s["state"] for s in connect["sessions"] if s.get("name") == "connect-ends"]
+    assert ended == ["TERMINATED"]
     kept_id, kept_state = states["kernel-kept"]
     assert kept_state == "idle"
     assert livy.delete_session(kept_id)

@@ -67,7 +67,8 @@ def test_a_failing_cell_fails_with_one_line_and_shows_the_remote_traceback(start
     ("cell", "message"),
     [
         ("%emr_session start --idle-timeout soon", "invalid int value"),
-        ("%emr_session start --transport connect", "not available yet"),
+        ("%emr_session start --transport connect --spark-name 1x", "not a Python name"),
+        ("%emr_session start --transport connect --key alias/emr-analytics", "application's key"),
         ("%emr_session frobnicate", "invalid choice"),
         ("%emr_session stop 3 --all", "not both"),
         ("%emr_session use 999", "not known here"),

@@ -74,3 +74,24 @@ def network(backend):
     proxy = FaultyNetwork(backend.endpoint)
     yield proxy
     proxy.close()
+
+
+KEYED_CONTEXT = {"project": "churn"}
+
+
+@pytest.fixture
+def demo_app_keyed(backend, demo):
+    """The demo application with the ready key and ``KEYED_CONTEXT`` as its own disk key (the
+    route AWS documents for Spark Connect sessions); the key is unset again afterwards."""
+    from emr_cmk_notebook import apps
+    from emr_cmk_notebook.clients import AwsTarget
+    from emr_cmk_notebook.core.encryption import DiskEncryption
+
+    with pointed_at(backend):
+        target = AwsTarget()
+        app_id = demo_app_id(demo)
+        wanted = DiskEncryption.from_parts("alias/emr-analytics", KEYED_CONTEXT)
+        change = apps.update_application(target, app_id, encryption=wanted, restart=True)
+    yield change.new
+    with pointed_at(backend):
+        apps.update_application(AwsTarget(), app_id, encryption=None, restart=True)

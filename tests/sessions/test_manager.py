@@ -149,7 +149,11 @@ def test_a_user_conf_cannot_replace_the_key(managers, app_id, role, demo):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"transport": "connect"}, "not available yet"),
+        ({"transport": "telepathy"}, "unknown transport 'telepathy'"),
+        (
+            {"key": "alias/emr-analytics", "session_key_override": True},
+            "is for --transport connect",
+        ),
         ({"role_arn": "emr-session-role"}, "not an IAM role ARN"),
         ({"role_arn": None}, "no execution role"),
         ({"key": "alias/emr-missing"}, "was not found"),

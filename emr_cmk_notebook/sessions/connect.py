@@ -1,0 +1,580 @@
+"""Spark Connect sessions (``StartSession``, emr-7.13.0+): a real ``SparkSession`` in the notebook.
+
+``start_connect`` checks which key will protect the session, starts it, waits for it, asks
+``GetSessionEndpoint`` for the endpoint and an auth token, and connects pyspark's Spark Connect
+client to ``sc://HOST:PORT/;use_ssl=...;x-aws-proxy-auth=TOKEN``. The token is read again before
+every call and renewed before ``authTokenExpiresAt``, so an expiring token goes unnoticed. The
+session is terminated on ``stop()`` and when the Python process exits (``spark.stop()`` alone
+only disconnects; ``TerminateSession`` is what stops billing). The token is never printed.
+
+Versions: the client's pyspark must match the server's Spark: 3.5.x for the emr-7.x releases,
+4.0.x for the local backend (the only pyspark whose wheel ships the Connect server).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ipaddress
+import re
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.sessions.conf import check_role
+from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED, SESSION_OVERRIDE
+from emr_cmk_notebook.sessions.waiting import Backoff
+
+Progress = Callable[[str], None]
+FIRST_RELEASE = (7, 13, 0)
+READY = frozenset({"STARTED", "IDLE", "BUSY"})
+ENDED = frozenset({"FAILED", "TERMINATING", "TERMINATED"})
+# The Spark of each EMR release line (the client's pyspark must have the same major.minor).
+RELEASE_SPARK = {7: "3.5"}
+# Renew the token when less than this share of its lifetime is left (at most 5 minutes before).
+REFRESH_SHARE = 0.25
+REFRESH_MOST_SECONDS = 300.0
+OVERRIDE_NOTE = (
+    "AWS does not document spark.emr-serverless.disk.* properties for StartSession; "
+    "the documented route is the application's key. Check with %emr_session verify"
+)
+_RELEASE = re.compile(r"emr-(\d+)\.(\d+)\.(\d+)")
+
+
+class ConnectFailed(ServiceFault):
+    """A Spark Connect session ended before it was ready, or could not be reached."""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def release_spark(release: str) -> str | None:
+    """The Spark ``major.minor`` of an EMR release label, when known."""
+    match = _RELEASE.fullmatch(release)
+    return RELEASE_SPARK.get(int(match[1])) if match else None
+
+
+def client_spark() -> str:
+    """The installed pyspark's ``major.minor``; a one-line error when Connect cannot load."""
+    try:
+        import pyspark
+        from pyspark.sql.connect.client import core  # noqa: F401 -- needs grpcio, pandas...
+    except ImportError as exc:
+        raise UserError(
+            f"the Spark Connect client cannot load: {exc}",
+            hint="pip install 'pyspark[connect]' (3.5.x for EMR 7.x, 4.0.x for the local backend)",
+        ) from None
+    keep_release_pool()
+    return ".".join(pyspark.__version__.split(".")[:2])
+
+
+def keep_release_pool() -> None:
+    """Stop one closed ``SparkSession`` from breaking every other one in the process.
+
+    pyspark 3.5 and 4.0 share one ReleaseExecute thread pool among all Spark Connect clients and
+    shut it down whenever any client closes, including from ``SparkSession.__del__`` when an old
+    session is garbage collected. A query running on another session then fails with "cannot
+    schedule new futures after shutdown". Keeping the pool for the life of the process avoids
+    that; its idle threads are joined at exit as usual. Checked against pyspark 3.5 and 4.0.
+    """
+    from pyspark.sql.connect.client.reattach import ExecutePlanResponseReattachableIterator as It
+
+    if getattr(It.shutdown, "_emr_cmk_kept", False):
+        return
+
+    def shutdown(cls: type) -> None:
+        return None
+
+    shutdown._emr_cmk_kept = True  # type: ignore[attr-defined]
+    It.shutdown = classmethod(shutdown)  # type: ignore[method-assign, assignment]
+
+
+def check_versions(client: str, server: str, where: str) -> None:
+    """Refuse a client whose Spark ``major.minor`` differs from the server's."""
+    if client != server:
+        raise UserError(
+            f"pyspark {client} cannot talk to Spark {server} ({where}): Spark Connect needs "
+            "the same major.minor on both sides",
+            hint=f"pip install 'pyspark[connect]=={server}.*' in this kernel's environment",
+        )
+
+
+def connect_url(endpoint: str, token: str) -> str:
+    """The ``sc://`` URL for an endpoint and token (port 443 and TLS unless the endpoint says)."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    host = parts.hostname or endpoint
+    port = parts.port or 443
+    use_ssl = parts.scheme == "https" or parts.port is None
+    flag = "true" if use_ssl else "false"
+    return f"sc://{host}:{port}/;use_ssl={flag};x-aws-proxy-auth={quote(token, safe='')}"
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Whether the endpoint is on this machine (the local backend)."""
+    host = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}").hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class ConnectSession:
+    """One Spark Connect session started here: its key, its token, and its ``SparkSession``."""
+
+    def __init__(
+        self,
+        target: AwsTarget,
+        application_id: str,
+        session_id: str,
+        *,
+        role_arn: str,
+        name: str | None,
+        key_arn: str | None,
+        key_source: str,
+        context: Mapping[str, str],
+        started_at: float | None,
+        owned: bool = True,
+    ):
+        self.target = target
+        self.application_id = application_id
+        self.id = session_id
+        self.role_arn = role_arn
+        self.name = name
+        self.key_arn = key_arn
+        self.key_source = key_source
+        self.context = dict(context)
+        self.started_at = started_at
+        self.kind = "connect"
+        self.state = "SUBMITTED"
+        self.spark: Any = None
+        self._emr = target.client("emr-serverless")
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._issued_at = 0.0
+        self._endpoint = ""
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.owned = owned
+        if owned:
+            atexit.register(self.stop)
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        """GetSession's ``session`` object."""
+        session = self._emr.get_session(applicationId=self.application_id, sessionId=self.id)
+        self.state = session["session"]["state"]
+        return session["session"]
+
+    def wait_ready(self, timeout: float, progress: Progress = _quiet) -> dict[str, Any]:
+        """Poll until STARTED/IDLE; a FAILED or TERMINATED session raises with its details."""
+        backoff = Backoff(first=0.1, most=1.0, later=5.0, later_after=60.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.view()
+            if self.state in READY:
+                return view
+            if self.state in ENDED:
+                details = view.get("stateDetails") or "no details given"
+                raise ConnectFailed(
+                    f"session {self.id} on {self.application_id} is {self.state}: {details}",
+                    operation="StartSession",
+                )
+            if time.monotonic() > deadline:
+                raise ConnectFailed(
+                    f"session {self.id} is still {self.state} after {timeout:.0f} s; "
+                    "it was terminated",
+                    operation="StartSession",
+                )
+            progress(f"session {self.id} {self.state}")
+            time.sleep(backoff.next())
+
+    # --- token ---------------------------------------------------------------------------------
+
+    def current_token(self) -> str:
+        """The auth token, renewed with GetSessionEndpoint when it is close to expiring."""
+        with self._lock:
+            lifetime = self._expires_at - self._issued_at
+            margin = min(REFRESH_MOST_SECONDS, REFRESH_SHARE * lifetime)
+            if self._token is None or time.time() > self._expires_at - margin:
+                self._refresh()
+            assert self._token is not None
+            return self._token
+
+    def _refresh(self) -> None:
+        answer = self._emr.get_session_endpoint(
+            applicationId=self.application_id, sessionId=self.id
+        )
+        expires = answer["authTokenExpiresAt"]
+        self._issued_at = time.time()
+        self._expires_at = expires.timestamp() if hasattr(expires, "timestamp") else float(expires)
+        self._token = answer["authToken"]
+        self._endpoint = answer["endpoint"]
+
+    # --- Spark -----------------------------------------------------------------------------------
+
+    def connect(self) -> Any:
+        """The ``SparkSession`` of this session (connected on first use)."""
+        if self.spark is not None:
+            return self.spark
+        client = client_spark()
+        token = self.current_token()
+        from pyspark.sql.connect.session import SparkSession
+
+        builder = _channel_builder(connect_url(self._endpoint, token), self.current_token)
+        spark = SparkSession.builder.channelBuilder(builder).create()
+        try:
+            server = ".".join(spark.version.split(".")[:2])
+        except Exception as exc:
+            raise ConnectFailed(
+                f"could not reach session {self.id} over Spark Connect: "
+                f"{type(exc).__name__}; client pyspark {client}",
+                operation="Spark Connect",
+            ) from None
+        check_versions(client, server, f"session {self.id}")
+        set_policies = getattr(spark.client, "set_retry_policies", None)
+        if set_policies is not None:
+            set_policies([_session_aware_policy(self)])
+        self.spark = spark
+        return spark
+
+    def ended(self) -> str | None:
+        """Why the session can no longer run queries, or None while it is live."""
+        try:
+            view = self.view()
+        except Exception:
+            return None
+        if self.state in ENDED:
+            return f"{self.state}: {view.get('stateDetails') or 'no details given'}"
+        return None
+
+    # --- end -------------------------------------------------------------------------------------
+
+    def keep(self) -> None:
+        """Leave the session running when this process exits."""
+        atexit.unregister(self.stop)
+
+    def disconnect(self) -> None:
+        """Close this process's connection only; the session keeps running."""
+        spark, self.spark = self.spark, None
+        if spark is not None:
+            with contextlib.suppress(Exception):
+                spark.stop()
+
+    def stop(self, timeout: float = 60.0) -> str:
+        """Disconnect and TerminateSession; waits for TERMINATED; returns the last state seen."""
+        with self._lock:
+            if self._stopped:
+                return self.state
+            self._stopped = True
+        atexit.unregister(self.stop)
+        spark, self.spark = self.spark, None
+        if spark is not None:
+            with contextlib.suppress(Exception):
+                spark.stop()
+        with contextlib.suppress(Exception):
+            self._emr.terminate_session(applicationId=self.application_id, sessionId=self.id)
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(Exception):
+            while self.view()["state"] not in ("TERMINATED", "FAILED"):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        return self.state
+
+    def __repr__(self) -> str:  # never the token
+        return f"<Spark Connect session {self.id} on {self.application_id}: {self.state}>"
+
+
+def key_of(app: Any, view: Mapping[str, Any]) -> tuple[str, str | None, dict[str, str]]:
+    """Where a session's disk key comes from, the key ARN and its pairs, from its GetSession."""
+    overrides = view.get("configurationOverrides") or {}
+    for item in overrides.get("runtimeConfiguration") or []:
+        if item.get("classification") != "spark-defaults":
+            continue
+        try:
+            found = DiskEncryption.from_livy_conf(item.get("properties") or {})
+        except UserError:
+            found = None
+        if found is not None:
+            return SESSION_OVERRIDE, found.key, dict(found.context)
+    if app.encryption is not None:
+        return APPLICATION_DEFAULT, app.encryption.key, dict(app.encryption.context)
+    return AWS_OWNED, None, {}
+
+
+def _created(view: Mapping[str, Any]) -> float | None:
+    created = view.get("createdAt")
+    if created is None:
+        return None
+    return created.timestamp() if hasattr(created, "timestamp") else float(created)
+
+
+def attach_connect(target: AwsTarget, application_id: str, session_id: str) -> ConnectSession:
+    """A running Spark Connect session started elsewhere, connected (never terminated at exit)."""
+    from emr_cmk_notebook import apps
+
+    app = apps.get_application(target, application_id)
+    view = apps._call(
+        "GetSession",
+        target.client("emr-serverless").get_session,
+        applicationId=app.id,
+        sessionId=str(session_id),
+    )["session"]
+    if view["state"] not in READY:
+        raise UserError(
+            f"session {session_id} is {view['state']}; only a STARTED or IDLE session can be used",
+            hint="start a new one with %emr_session start --transport connect",
+        )
+    source, key_arn, pairs = key_of(app, view)
+    session = ConnectSession(
+        target, app.id, view["sessionId"], role_arn=view.get("executionRoleArn", ""),
+        name=view.get("name"), key_arn=key_arn, key_source=source, context=pairs,
+        started_at=_created(view), owned=False,
+    )  # fmt: skip
+    session.state = view["state"]
+    session.connect()
+    return session
+
+
+def list_connect(target: AwsTarget, app: Any) -> list[tuple[dict[str, Any], tuple]]:
+    """The application's live Spark Connect sessions: (GetSession view, key_of) for each."""
+    from emr_cmk_notebook import apps
+
+    emr = target.client("emr-serverless")
+    live = ["SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY"]
+    found = []
+    for page in emr.get_paginator("list_sessions").paginate(applicationId=app.id, states=live):
+        for summary in page["sessions"]:
+            view = apps._call("GetSession", emr.get_session, applicationId=app.id,
+                              sessionId=summary["sessionId"])["session"]  # fmt: skip
+            found.append((view, key_of(app, view)))
+    return found
+
+
+def _session_aware_policy(session: ConnectSession) -> Any:
+    """pyspark's default retries (about ten minutes), cut short once the session has ended."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    class SessionAwarePolicy(DefaultPolicy):
+        def can_retry(self, e: BaseException) -> bool:
+            if not super().can_retry(e):
+                return False
+            why = session.ended()
+            if why is not None:
+                raise ConnectFailed(
+                    f"session {session.id} is {why}; start a new session",
+                    operation="Spark Connect",
+                )
+            return True
+
+    return SessionAwarePolicy()
+
+
+def _channel_builder(url: str, token: Callable[[], str]) -> Any:
+    """A channel builder whose ``x-aws-proxy-auth`` is read again for every call."""
+    try:
+        from pyspark.sql.connect.client import DefaultChannelBuilder as Base
+    except ImportError:  # pyspark 3.5 names the default builder ChannelBuilder
+        from pyspark.sql.connect.client import ChannelBuilder as Base
+
+    class FreshTokenChannelBuilder(Base):
+        def metadata(self) -> list[tuple[str, str]]:
+            kept = [(k, v) for k, v in super().metadata() if k != "x-aws-proxy-auth"]
+            return [*kept, ("x-aws-proxy-auth", token())]
+
+    return FreshTokenChannelBuilder(url)
+
+
+def start_connect(
+    target: AwsTarget,
+    application_id: str,
+    role_arn: str | None,
+    key: str | None = None,
+    context: Mapping[str, str] | list[str] | None = None,
+    *,
+    session_key_override: bool = False,
+    name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    idle_timeout_minutes: int | None = None,
+    conf: Mapping[str, str] | None = None,
+    skip_check: bool = False,
+    start_application: bool = True,
+    timeout: float = 900.0,
+    progress: Progress = _quiet,
+) -> ConnectSession:
+    """Start a Spark Connect session and connect to it; nothing is left running on failure.
+
+    With ``key``, the application's key must be ``key`` (the documented route) unless
+    ``session_key_override``; either way the readiness check runs first unless ``skip_check``.
+    """
+    from emr_cmk_notebook import apps
+
+    role_arn = check_role(role_arn)
+    if context and not key:
+        raise UserError("--context needs --key: the context belongs to a key")
+    if session_key_override and not key:
+        raise UserError("--session-key-override needs --key")
+    if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
+        raise UserError("--idle-timeout must be at least 1 minute")
+    if not application_id:
+        raise UserError(
+            "no application given", hint="pass --application-id or set EmrCmk.default_application"
+        )
+    app = apps.get_application(target, application_id)
+    _check_application(app)
+    local = _local_target(target)
+    if not local:
+        server = release_spark(app.release)
+        if server is not None:
+            check_versions(client_spark(), server, f"{app.release} on {app.id}")
+    encryption = DiskEncryption.from_parts(key, context) if key else None
+    properties = {k: str(v) for k, v in (conf or {}).items()}
+    if encryption is not None:
+        for message in encryption.secret_warnings():
+            warnings.warn(message, UserWarning, stacklevel=2)
+        encryption = apps.resolve_encryption(target, encryption)
+        if not session_key_override:
+            _require_application_key(app, encryption)
+        _gate(target, encryption, app.id, role_arn, skip_check)
+    app = apps.ensure_started(
+        target, app, may_start=start_application, timeout=timeout, progress=progress
+    )
+    if encryption is not None and session_key_override:
+        properties.update(encryption.to_runtime_configuration()["properties"])
+        warnings.warn(OVERRIDE_NOTE, UserWarning, stacklevel=2)
+        source, key_arn, pairs = SESSION_OVERRIDE, encryption.key_arn, dict(encryption.context)
+    elif encryption is not None:
+        source, key_arn, pairs = APPLICATION_DEFAULT, encryption.key_arn, dict(encryption.context)
+    elif app.encryption is not None:
+        source, key_arn, pairs = (
+            APPLICATION_DEFAULT,
+            app.encryption.key,
+            dict(app.encryption.context),
+        )
+    else:
+        source, key_arn, pairs = AWS_OWNED, None, {}
+    request: dict[str, Any] = {
+        "applicationId": app.id,
+        "executionRoleArn": role_arn,
+        "clientToken": str(uuid.uuid4()),
+        "name": name or f"emr-cmk-{uuid.uuid4().hex[:12]}",
+    }
+    if tags:
+        request["tags"] = dict(tags)
+    if idle_timeout_minutes is not None:
+        request["idleTimeoutMinutes"] = idle_timeout_minutes
+    if properties:
+        request["configurationOverrides"] = {
+            "runtimeConfiguration": [{"classification": "spark-defaults", "properties": properties}]
+        }
+    began = time.time()
+    started = apps._call("StartSession", target.client("emr-serverless").start_session, **request)
+    session = ConnectSession(
+        target,
+        app.id,
+        started["sessionId"],
+        role_arn=role_arn,
+        name=request["name"],
+        key_arn=key_arn,
+        key_source=source,
+        context=pairs,
+        started_at=began,
+    )
+    try:
+        session.wait_ready(timeout, progress)
+        progress(f"session {session.id} connecting")
+        session.connect()
+    except BaseException:
+        # Fail closed: a session nobody can use must not keep billing.
+        session.stop()
+        raise
+    return session
+
+
+def _gate(
+    target: AwsTarget, encryption: DiskEncryption, app_id: str, role_arn: str, skip: bool
+) -> None:
+    if skip:
+        from emr_cmk_notebook.sessions.manager import SkippedCheckWarning
+
+        warnings.warn(
+            f"WARNING: the key check was skipped for {encryption.key_arn}; if EMR Serverless "
+            "cannot use it the session fails to start",
+            SkippedCheckWarning,
+            stacklevel=3,
+        )
+        return
+    from emr_cmk_notebook.readiness import require_ready
+
+    require_ready(encryption, app_id, role_arn, target=target)
+
+
+def _check_application(app: Any) -> None:
+    match = _RELEASE.fullmatch(app.release)
+    if match and tuple(int(p) for p in match.groups()) < FIRST_RELEASE:
+        raise UserError(
+            f"application {app.id} runs {app.release}; Spark Connect sessions need emr-7.13.0 "
+            "or later",
+            hint="create an application on emr-7.13.0 or later, or use --transport livy",
+        )
+    if not app.sessions_enabled:
+        raise UserError(
+            f"application {app.id} does not have sessions enabled",
+            hint=f"%emr_app update --application-id {app.id} --sessions --restart",
+        )
+
+
+def application_problem(app: Any) -> str | None:
+    """Why an application cannot run Spark Connect sessions (one line), or None."""
+    try:
+        _check_application(app)
+    except UserError as exc:
+        return f"{exc}; {exc.hint}" if exc.hint else str(exc)
+    return None
+
+
+def _require_application_key(app: Any, wanted: DiskEncryption) -> None:
+    """The documented route: the session uses the application's key, so it must be ``wanted``."""
+    current = app.encryption
+    same = (
+        current is not None
+        and current.key == wanted.key_arn
+        and dict(current.context) == dict(wanted.context)
+    )
+    if same:
+        return
+
+    def described(key: str, pairs: Mapping[str, str]) -> str:
+        context = ", ".join(f"{k}={v}" for k, v in pairs.items())
+        return f"{key} with context {context}" if context else key
+
+    have = described(current.key, current.context) if current else "the AWS owned key"
+    context = "".join(f" --context {k}={v}" for k, v in wanted.context.items())
+    raise UserError(
+        f"application {app.id} encrypts session disks with {have}, not "
+        f"{described(wanted.key_arn, wanted.context)}; Spark Connect sessions use the "
+        "application's key",
+        hint=(
+            f"%emr_app update --application-id {app.id} --key {wanted.key_arn}{context} --restart"
+            " sets it; --session-key-override passes the key per session instead, which AWS "
+            "does not document for StartSession"
+        ),
+    )
+
+
+def _local_target(target: AwsTarget) -> bool:
+    endpoint = target.endpoint_url
+    if endpoint is None:
+        from emr_cmk_notebook.clients import service_endpoint
+
+        endpoint = service_endpoint("emr-serverless")
+    return bool(endpoint) and is_loopback(endpoint)

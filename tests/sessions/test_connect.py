@@ -1,0 +1,235 @@
+"""Spark Connect sessions from a notebook: the key route, the injected spark, tokens, clean-up."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.readiness import NotReady
+from emr_cmk_notebook.sessions.connect import (
+    ConnectFailed,
+    check_versions,
+    connect_url,
+    is_loopback,
+    release_spark,
+)
+from emr_cmk_notebook.sessions.manager import SkippedCheckWarning
+from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT
+from tests.conftest import key_arn, processes_mentioning
+from tests.sessions.conftest import KEYED_CONTEXT, pointed_at
+
+
+def test_url_adds_port_443_and_tls_and_percent_encodes_the_token():
+    url = connect_url("abc.emr-serverless-services.us-east-1.amazonaws.com", "a+b/c=d;e")
+    assert url == (
+        "sc://abc.emr-serverless-services.us-east-1.amazonaws.com:443/;use_ssl=true;"
+        "x-aws-proxy-auth=a%2Bb%2Fc%3Dd%3Be"
+    )
+
+
+def test_url_keeps_a_loopback_port_without_tls():
+    assert connect_url("http://127.0.0.1:4321", "t") == (
+        "sc://127.0.0.1:4321/;use_ssl=false;x-aws-proxy-auth=t"
+    )
+    assert is_loopback("http://127.0.0.1:4321")
+    assert not is_loopback("https://abc.amazonaws.com")
+
+
+def test_emr_7_needs_a_spark_3_5_client():
+    assert release_spark("emr-7.13.0") == "3.5"
+    with pytest.raises(UserError) as caught:
+        check_versions("4.0", release_spark("emr-7.13.0"), "emr-7.13.0 on app")
+    assert "pyspark 4.0 cannot talk to Spark 3.5" in str(caught.value)
+    assert "pyspark[connect]==3.5.*" in caught.value.hint
+
+
+def test_key_that_is_not_the_applications_stops_with_the_update_command(
+    managers, demo, app_id, role
+):
+    key = key_arn(demo, "alias/emr-analytics")
+    with pytest.raises(UserError) as caught:
+        managers().start(app_id, role, key, transport="connect")
+    assert "use the application's key" in str(caught.value)
+    assert caught.value.hint.startswith(f"%emr_app update --application-id {app_id} --key {key}")
+    emr = managers().target.client("emr-serverless")
+    assert (
+        emr.list_sessions(applicationId=app_id, states=["SUBMITTED", "STARTING"])["sessions"] == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("release", "interactive", "message", "hint"),
+    [
+        (
+            "emr-7.13.0",
+            {"livyEndpointEnabled": True},
+            "application {app} does not have sessions enabled",
+            "%emr_app update --application-id {app} --sessions --restart",
+        ),
+        (
+            "emr-7.12.0",
+            {"livyEndpointEnabled": True},
+            "application {app} runs emr-7.12.0; Spark Connect sessions need emr-7.13.0 or later",
+            "create an application on emr-7.13.0 or later, or use --transport livy",
+        ),
+    ],
+)
+def test_an_application_that_cannot_run_connect_sessions_is_refused_with_the_way_out(
+    backend, managers, role, release, interactive, message, hint
+):
+    with pointed_at(backend):
+        emr = managers().target.client("emr-serverless")
+        app = emr.create_application(
+            name=f"no-connect-{uuid.uuid4().hex[:6]}",
+            releaseLabel=release,
+            type="Spark",
+            interactiveConfiguration=interactive,
+            clientToken=str(uuid.uuid4()),
+        )["applicationId"]
+        with pytest.raises(UserError) as caught:
+            managers().start(app, role, transport="connect")
+    assert str(caught.value) == f"{message} ({hint})".format(app=app)
+    assert emr.list_sessions(applicationId=app)["sessions"] == []
+
+
+def test_a_session_the_key_policy_refuses_fails_clearly_and_is_gone(backend, managers, demo, role):
+    key = key_arn(demo, "alias/emr-analytics")
+    emr = managers().target.client("emr-serverless")
+    app = emr.create_application(
+        name=f"connect-{uuid.uuid4().hex[:6]}",
+        releaseLabel="emr-7.13.0",
+        type="Spark",
+        interactiveConfiguration={"sessionEnabled": True},
+        diskEncryptionConfiguration={"encryptionKeyArn": key},
+        clientToken=str(uuid.uuid4()),
+    )["applicationId"]
+    while emr.get_application(applicationId=app)["application"]["state"] != "CREATED":
+        time.sleep(0.05)
+    emr.start_application(applicationId=app)
+    while emr.get_application(applicationId=app)["application"]["state"] != "STARTED":
+        time.sleep(0.05)
+    # The demo key's policy lets the service use it for the demo application only: the
+    # readiness check sees that before anything starts...
+    with pytest.raises(NotReady) as refused:
+        managers().start(app, role, key, transport="connect", timeout=60)
+    assert "aws:SourceArn" in str(refused.value)
+    assert emr.list_sessions(applicationId=app)["sessions"] == []
+    # ...and without it, the service's refusal fails the session with the reason.
+    with pytest.warns(SkippedCheckWarning), pytest.raises(ServiceFault) as caught:
+        managers().start(app, role, key, transport="connect", timeout=60, skip_check=True)
+    assert "is FAILED: Unable to use KMS key" in str(caught.value)
+    sessions = emr.list_sessions(applicationId=app)["sessions"]
+    assert [s["state"] for s in sessions] == ["FAILED"]
+    assert processes_mentioning(f"connect-{sessions[0]['sessionId']}-") == []
+
+
+def test_notebook_flow_count_refresh_verify_and_stop(backend, demo, app_id, role, capsys):
+    key = key_arn(demo, "alias/emr-analytics")
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "emr_cmk_notebook")
+
+    def run(cell: str):
+        result = ip.run_cell(cell)
+        if result.error_before_exec is not None:
+            raise result.error_before_exec
+        if result.error_in_exec is not None:
+            raise result.error_in_exec
+        return result.result
+
+    backend.settings(session_token_ttl=3)
+    try:
+        with pointed_at(backend):
+            info = run(
+                f"%emr_session start --transport connect --application-id {app_id} "
+                f"--role {role} --key {key} --context project=connect --session-key-override "
+                "--spark-name sc_spark"
+            )
+            assert info.kind == "connect"
+            assert run("sc_spark.range(10).count()") == 10
+            # Longer than the token's life: the next query needs, and gets, a new token.
+            time.sleep(3.5)
+            assert run("sc_spark.range(7).count()") == 7
+            evidence = run("%emr_session verify")
+            assert evidence.key_arn == key
+            assert evidence.status == "verified", evidence.message
+            run("%emr_session stop")
+            emr = backend.client("emr-serverless")
+            session = emr.get_session(applicationId=app_id, sessionId=info.id)["session"]
+    finally:
+        backend.settings(session_token_ttl=3600)
+    assert session["state"] == "TERMINATED"
+    assert "sc_spark" not in ip.user_ns
+    deadline = time.monotonic() + 15
+    while processes_mentioning(f"connect-{info.id}-") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mentioning(f"connect-{info.id}-") == []
+    printed = capsys.readouterr()
+    assert "AWS does not document spark.emr-serverless.disk.*" in printed.err
+    assert all("x-aws-proxy-auth" not in text for text in (printed.out, printed.err))
+
+
+def test_a_query_after_the_server_is_gone_says_so_at_once(managers, app_id, role):
+    manager = managers()
+    info = manager.start(app_id, role, transport="connect", timeout=120)
+    spark = manager.connect_session(info.id).spark
+    assert spark.range(3).count() == 3
+    for process in processes_mentioning(f"connect-{info.id}-"):
+        process.kill()
+    deadline = time.monotonic() + 30
+    while manager.status(info.id).state != "FAILED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    began = time.monotonic()
+    with pytest.raises(ConnectFailed) as caught:
+        spark.range(3).count()
+    assert time.monotonic() - began < 10
+    assert str(caught.value) == (
+        f"session {info.id} is FAILED: The Spark Connect server exited unexpectedly; "
+        "start a new session"
+    )
+
+
+def test_the_documented_route_uses_the_applications_key_and_other_kernels_can_attach(
+    demo_app_keyed, managers, role
+):
+    app = demo_app_keyed
+    owner = managers()
+    info = owner.start(app.id, role, "alias/emr-analytics", KEYED_CONTEXT, transport="connect")
+    assert (info.key_arn, info.key_source, info.context) == (
+        app.encryption.key,
+        APPLICATION_DEFAULT,
+        KEYED_CONTEXT,
+    )
+    emr = owner.target.client("emr-serverless")
+    view = emr.get_session(applicationId=app.id, sessionId=info.id)["session"]
+    assert "configurationOverrides" not in view  # nothing but the application's key
+
+    other = managers()
+    listed = {i.id: i for i in other.list(app.id).sessions}
+    assert listed[info.id].kind == "connect"
+    assert listed[info.id].key_arn == app.encryption.key
+    attached = other.use(info.id, app.id)
+    assert not attached.started_here
+    assert other.connect_session(info.id).spark.range(5).count() == 5
+    other.close()  # attached, not started there: it keeps running
+    state = emr.get_session(applicationId=app.id, sessionId=info.id)["session"]["state"]
+    assert state in ("STARTED", "IDLE", "BUSY")
+    assert owner.stop(info.id) == [info.id]
+    assert emr.get_session(applicationId=app.id, sessionId=info.id)["session"]["state"] == (
+        "TERMINATED"
+    )
+
+
+def test_a_key_the_readiness_check_refuses_starts_nothing(managers, app_id, demo, role):
+    key = key_arn(demo, "alias/emr-wrong-context-key")
+    manager = managers()
+    with pytest.raises(NotReady):
+        manager.start(
+            app_id, role, key, {"project": "x"}, transport="connect", session_key_override=True
+        )
+    emr = manager.target.client("emr-serverless")
+    live = ["SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY"]
+    assert emr.list_sessions(applicationId=app_id, states=live)["sessions"] == []
