@@ -38,11 +38,15 @@ class SessionLauncher:
         timeout: float = 900.0,
         factory: WidgetFactory | None = None,
         debounce: float = 0.5,
+        transport: str = "livy",
+        namespace: dict[str, Any] | None = None,
     ):
         from emr_cmk_notebook.sessions.manager import SessionManager
 
         self.manager = manager if manager is not None else SessionManager(target)
         self.timeout = timeout
+        # Where a Spark Connect session's SparkSession is put as ``spark`` (the user namespace).
+        self.namespace = namespace
         self.factory = factory or WidgetFactory()
         self.background = Background(debounce)
         self.report: Any = None
@@ -52,7 +56,7 @@ class SessionLauncher:
         self._check_errors: dict[str, str] = {}
         self._wanted_application = application_id
         self._applications: dict[str, Any] = {}
-        self._build(role_arn or "", key or "", context)
+        self._build(role_arn or "", key or "", context, transport)
         self.background.run(self._load_choices)
 
     @classmethod
@@ -68,11 +72,19 @@ class SessionLauncher:
             context=list(magics.default_context),
             timeout=magics.wait_timeout,
             factory=factory,
+            transport=magics.default_transport,
+            namespace=magics.shell.user_ns if magics.shell is not None else None,
         )
 
     # --- layout ---------------------------------------------------------------------------------
 
-    def _build(self, role_arn: str, key: str, context: Mapping[str, str] | Iterable[str]) -> None:
+    def _build(
+        self,
+        role_arn: str,
+        key: str,
+        context: Mapping[str, str] | Iterable[str],
+        transport: str,
+    ) -> None:
         f = self.factory
         self.application = f.dropdown(
             description="application", options=[], style=_STYLE, layout=_WIDE
@@ -101,12 +113,11 @@ class SessionLauncher:
         self.context = ContextEditor(f, context)
         self.transport = f.toggle_buttons(
             options=[("Livy", "livy"), ("Spark Connect", "connect")],
-            value="livy",
-            disabled=True,
+            value=transport,
             description="transport",
             style=_STYLE,
         )
-        self.transport_note = f.html("<i>Spark Connect sessions are not available here yet</i>")
+        self.transport_note = f.html()
         self.readiness = f.html("<i>loading choices…</i>")
         self.override = f.checkbox(
             value=False, description="start without the readiness check", indent=False
@@ -116,7 +127,7 @@ class SessionLauncher:
         self.stop_button = f.button(description="Stop", button_style="danger", disabled=True)
         self.status = f.html("no session started here")
         self.dashboard = f.html()
-        for control in (self.application, self.role, self.key):
+        for control in (self.application, self.role, self.key, self.transport):
             control.observe(lambda _: self._inputs_changed(), names="value")
         self.context.on_change = self._inputs_changed
         self.override.observe(lambda _: self._override_changed(), names="value")
@@ -162,7 +173,7 @@ class SessionLauncher:
 
     def _validate(self) -> None:
         self.field_errors = {
-            "application": _application_problem(self._application_view()),
+            "application": _application_problem(self._application_view(), self.transport.value),
             "role": _role_problem(self.role.value),
             "key": _key_problem(self.key.value),
         }
@@ -185,6 +196,11 @@ class SessionLauncher:
         self._validate()
         view = self._application_view()
         self.application_info.value = html.escape(_application_line(view)) if view else ""
+        self.transport_note.value = (
+            "<i>a SparkSession as <code>spark</code>; disks use the application's key</i>"
+            if self.transport.value == "connect"
+            else "<i>run code with %%emr_spark or sparkmagic's %%spark</i>"
+        )
         if self.valid:
             self.readiness.value = "<i>checking…</i>"
             self.background.debounce(self._check)
@@ -271,6 +287,10 @@ class SessionLauncher:
             return
         if not is_current():
             return
+        mismatch = self._connect_key_mismatch(facts.arn, context)
+        if mismatch:
+            self._check_failed(is_current, mismatch, "key")
+            return
         problem = facts.problem()
         self.key_info.value = (
             error_line(problem)
@@ -280,6 +300,20 @@ class SessionLauncher:
         self.report = report
         self.readiness.value = report._repr_html_()
         self._refresh_buttons()
+
+    def _connect_key_mismatch(self, key_arn: str, context: Mapping[str, str]) -> str | None:
+        """Spark Connect sessions use the application's key: a different one cannot be chosen."""
+        view = self._application_view()
+        if self.transport.value != "connect" or view is None:
+            return None
+        current = view.encryption
+        if current is not None and current.key == key_arn and dict(current.context) == context:
+            return None
+        pairs = "".join(f" --context {k}={v}" for k, v in context.items())
+        return (
+            f"Spark Connect sessions use the application's key ({view.key_text()}); set it with "
+            f"%emr_app update --application-id {view.id} --key {key_arn}{pairs} --restart"
+        )
 
     def _check_failed(self, is_current: IsCurrent, message: str, field: str | None) -> None:
         if not is_current():
@@ -297,6 +331,7 @@ class SessionLauncher:
             raise UserError(f"cannot start yet: {reason}")
         application_id, role_arn, key, context = self._inputs()
         skip = bool(self.override.value)
+        transport = self.transport.value
         self.busy = "starting"
         self.dashboard.value = ""
         self._refresh_buttons()
@@ -310,7 +345,7 @@ class SessionLauncher:
                     role_arn,
                     key,
                     context,
-                    transport="livy",
+                    transport=transport,
                     skip_check=skip,
                     timeout=self.timeout,
                     progress=lambda text: self._show_status("starting", text, began),
@@ -320,6 +355,9 @@ class SessionLauncher:
             else:
                 self.session = info
                 where = f"session {info.id} on {info.application_id}, disk key {info.key_text()}"
+                if info.kind == "connect" and self.namespace is not None:
+                    self.namespace["spark"] = self.manager.connect_session(info.id).connect()
+                    where += "; spark is its SparkSession"
                 self._show_status(info.state, where, began, done=True)
                 self.dashboard.value = self._dashboard_link(info)
             finally:
@@ -340,7 +378,12 @@ class SessionLauncher:
 
         def work() -> None:
             try:
+                spark = None
+                if info.kind == "connect":
+                    spark = self.manager.connect_session(info.id).spark
                 self.manager.stop(info.id)
+                if spark is not None and self.namespace and self.namespace.get("spark") is spark:
+                    del self.namespace["spark"]
             except Exception as exc:
                 self.status.value = error_line(f"could not stop session {info.id}: {exc}")
             else:
@@ -393,9 +436,13 @@ def _application_line(view: Any) -> str:
     return application_label(view) + f" · disk key: {view.key_text()}"
 
 
-def _application_problem(view: Any) -> str | None:
+def _application_problem(view: Any, transport: str = "livy") -> str | None:
     if view is None:
         return "choose an application"
+    if transport == "connect":
+        from emr_cmk_notebook.sessions.connect import application_problem
+
+        return application_problem(view)
     if not view.livy_enabled:
         return (
             f"application {view.id} does not have the Livy endpoint enabled; run "

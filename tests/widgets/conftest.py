@@ -7,9 +7,9 @@ import pytest
 from emr_cmk_notebook.widgets.factory import WidgetFactory
 from tests.conftest import demo_app_id
 from tests.magics.conftest import shell
-from tests.sessions.conftest import pointed_at, session_role
+from tests.sessions.conftest import demo_app_keyed, pointed_at, session_role
 
-__all__ = ["shell"]  # the magics' IPython shell fixture, shared here
+__all__ = ["demo_app_keyed", "shell"]  # fixtures shared from the other suites
 
 READY_KEY = "alias/emr-analytics"
 WAIT = 120.0

@@ -246,3 +246,32 @@ def test_a_quick_change_of_mind_shows_the_readiness_of_the_last_choice(demo, lau
     launcher.wait_idle(WAIT)
     assert launcher.report.ready and launcher.report.key == READY_KEY
     assert not launcher.start_button.disabled
+
+
+def test_spark_connect_from_the_launcher_uses_the_applications_key_and_binds_spark(
+    demo_app_keyed, demo, launcher
+):
+    launcher.namespace = {}
+    launcher.transport.value = "connect"
+    fill_ready_form(launcher, demo)
+    # The application's key carries project=churn; without it the form says how to set it.
+    assert "use the application's key" in launcher.errors["key"].value
+    assert "%emr_app update --application-id" in launcher.errors["key"].value
+    assert launcher.start_button.disabled
+    launcher.context.add_row("project", "churn")
+    launcher.wait_idle(WAIT)
+    assert launcher.errors["key"].value == "" and not launcher.start_button.disabled
+
+    launcher.start_button.click()
+    launcher.wait_idle(600)
+    info = launcher.session
+    assert info is not None and info.kind == "connect", launcher.status.value
+    assert "spark is its SparkSession" in launcher.status.value
+    assert launcher.namespace["spark"].range(10).count() == 10
+
+    launcher.stop_button.click()
+    launcher.wait_idle(WAIT)
+    assert "<b>stopped</b>" in launcher.status.value and "spark" not in launcher.namespace
+    emr = launcher.manager.target.client("emr-serverless")
+    view = emr.get_session(applicationId=info.application_id, sessionId=info.id)["session"]
+    assert view["state"] == "TERMINATED"
