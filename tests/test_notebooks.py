@@ -19,6 +19,14 @@ EXPECTED = {
     "01_quickstart.ipynb": ["1000", "(session override)", "project=churn", "is Disabled"],
     "02_readiness.ipynb": ["not ready", "aws:emr-serverless:application-id", "100"],
     "03_key_usage_audit.ipynb": ["churn", "fraud", "AccessDeniedException"],
+    "04_spark_connect.ipynb": [
+        "use the application's key",
+        "%emr_app update --application-id",
+        "Spark Connect",
+        "499500",
+        "verified: EMR Serverless made a data key",
+        "TERMINATED",
+    ],
     "05_cross_account_key.ipynb": [
         "AllowAnalyticsAccountToUseTheKey",
         "could not be verified",
