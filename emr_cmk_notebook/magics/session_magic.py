@@ -21,6 +21,7 @@ _start.add_argument("--name", help="session name (default: a unique one)")
 _start.add_argument("--idle-timeout", type=int, metavar="MIN", help="end it after MIN idle minutes")
 _start.add_argument("--transport", choices=["livy", "connect"], help="default: livy")
 _start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
+_start.add_argument("--tag", action="append", metavar="K=V", help="connect only: a session tag")
 _start.add_argument(
     "--session-key-override",
     action="store_true",
@@ -131,6 +132,7 @@ def _start_session(magics: Any, sessions: Any, args: Any) -> Any:
                 timeout=magics.wait_timeout,
                 progress=ProgressLine(f"starting a session on {app_id}"),
                 session_key_override=args.session_key_override,
+                tags=dict(_pair(item, "--tag") for item in args.tag) if args.tag else None,
             )
         finally:
             for warning in caught:
@@ -158,10 +160,10 @@ def _drop_spark(magics: Any, session_ids: list[Any]) -> None:
             magics.shell.user_ns.pop(name, None)
 
 
-def _pair(item: str) -> tuple[str, str]:
+def _pair(item: str, option: str = "--conf") -> tuple[str, str]:
     name, sep, value = item.partition("=")
     if not sep or not name:
-        raise MagicUsageError(f"%emr_session start: --conf {item!r} is not K=V")
+        raise MagicUsageError(f"%emr_session start: {option} {item!r} is not K=V")
     return name, value
 
 

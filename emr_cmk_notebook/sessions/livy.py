@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from emr_cmk_notebook.clients import AwsTarget, service_endpoint
+from emr_cmk_notebook.clients import AwsTarget, local_backend_status, service_endpoint
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 
 SIGNING_NAME = "emr-serverless"
@@ -49,14 +49,8 @@ def livy_url(target: AwsTarget, application_id: str) -> str:
 
 
 def _local_livy_url(endpoint: str, application_id: str) -> str | None:
-    import requests
-
-    try:
-        answer = requests.get(f"{endpoint}/_local/status", timeout=5)
-        status = answer.json() if answer.status_code == 200 else None
-    except (requests.RequestException, ValueError):
-        return None
-    if not isinstance(status, dict) or "applications" not in status:
+    status = local_backend_status(endpoint)
+    if status is None:
         return None
     for app in status["applications"]:
         if app.get("id") == application_id:

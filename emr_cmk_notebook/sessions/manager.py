@@ -99,6 +99,8 @@ class SessionManager:
                 "--session-key-override is for --transport connect; Livy sessions always "
                 "carry the key in their conf"
             )
+        if tags:
+            raise UserError("--tag is for --transport connect; Livy sessions have no tags")
         role_arn = check_role(role_arn)
         if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
             raise UserError("--idle-timeout must be at least 1 minute")

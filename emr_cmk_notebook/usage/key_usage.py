@@ -553,9 +553,16 @@ def _log_files(path: Path) -> list[Path]:
 def _concat(parts: list[UsageFrame]) -> UsageFrame:
     if len(parts) == 1:
         return parts[0]
-    # Empty parts would change the result's dtypes (and pandas warns about it).
+    # Empty parts, and columns that are all missing in a part, would change the result's dtypes
+    # (pandas warns about it): leave them out, then put back the columns with their own dtype.
     filled = [p.frame for p in parts if len(p.frame)] or [parts[0].frame]
-    frame = pd.concat(filled, ignore_index=True)
+    dtypes = {c: f[c].dtype for f in reversed(filled) for c in f.columns}
+    order = list(dict.fromkeys(c for f in filled for c in f.columns))
+    frame = pd.concat([f.dropna(axis=1, how="all") for f in filled], ignore_index=True)
+    for column in order:
+        if column not in frame.columns:
+            frame[column] = pd.Series(index=frame.index, dtype=dtypes[column])
+    frame = frame[order]
     return UsageFrame(
         _recategorize(frame),
         skipped_non_kms=sum(p.skipped_non_kms for p in parts),

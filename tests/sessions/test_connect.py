@@ -146,9 +146,12 @@ def test_notebook_flow_count_refresh_verify_and_stop(backend, demo, app_id, role
             info = run(
                 f"%emr_session start --transport connect --application-id {app_id} "
                 f"--role {role} --key {key} --context project=connect --session-key-override "
-                "--spark-name sc_spark"
+                "--spark-name sc_spark --tag team=risk --idle-timeout 30"
             )
             assert info.kind == "connect"
+            emr = backend.client("emr-serverless")
+            view = emr.get_session(applicationId=app_id, sessionId=info.id)["session"]
+            assert (view["tags"], view["idleTimeoutMinutes"]) == ({"team": "risk"}, 30)
             assert run("sc_spark.range(10).count()") == 10
             # Longer than the token's life: the next query needs, and gets, a new token.
             time.sleep(3.5)
