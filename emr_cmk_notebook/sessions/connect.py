@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ipaddress
+import logging
 import re
 import threading
 import time
@@ -74,6 +75,26 @@ def client_spark() -> str:
         ) from None
     keep_release_pool()
     return ".".join(pyspark.__version__.split(".")[:2])
+
+
+_TOKEN_FIELD = re.compile(r'("authToken"\s*:\s*")[^"]*(")')
+
+
+class _RedactTokens(logging.Filter):
+    """Blank ``authToken`` values in botocore's debug logs of response bodies."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "authToken" in message:
+            record.msg, record.args = _TOKEN_FIELD.sub(r"\1(redacted)\2", message), ()
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Keep GetSessionEndpoint's token out of botocore's DEBUG logs (it logs whole bodies)."""
+    logger = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+        logger.addFilter(_RedactTokens())
 
 
 def keep_release_pool() -> None:
@@ -155,6 +176,7 @@ class ConnectSession:
         self.kind = "connect"
         self.state = "SUBMITTED"
         self.spark: Any = None
+        redact_tokens_in_logs()
         self._emr = target.client("emr-serverless")
         self._token: str | None = None
         self._expires_at = 0.0

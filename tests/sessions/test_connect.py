@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -127,8 +129,21 @@ def test_a_session_the_key_policy_refuses_fails_clearly_and_is_gone(backend, man
     assert processes_mentioning(f"connect-{sessions[0]['sessionId']}-") == []
 
 
-def test_notebook_flow_count_refresh_verify_and_stop(backend, demo, app_id, role, capsys):
+def test_notebook_flow_count_refresh_verify_and_stop(
+    backend, demo, app_id, role, capsys, caplog, monkeypatch
+):
+    from emr_cmk_notebook.sessions.connect import ConnectSession
+
     key = key_arn(demo, "alias/emr-analytics")
+    caplog.set_level(logging.DEBUG)  # pyspark's and grpc's logs too: no token may reach them
+    issued: list[str] = []  # every token GetSessionEndpoint handed out (watched, not replaced)
+    refresh = ConnectSession._refresh
+
+    def watched_refresh(self) -> None:
+        refresh(self)
+        issued.append(self._token)
+
+    monkeypatch.setattr(ConnectSession, "_refresh", watched_refresh)
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "emr_cmk_notebook")
 
@@ -172,7 +187,15 @@ def test_notebook_flow_count_refresh_verify_and_stop(backend, demo, app_id, role
     assert processes_mentioning(f"connect-{info.id}-") == []
     printed = capsys.readouterr()
     assert "AWS does not document spark.emr-serverless.disk.*" in printed.err
-    assert all("x-aws-proxy-auth" not in text for text in (printed.out, printed.err))
+    assert len(issued) >= 2  # the first token, and the one that replaced it
+    shown = [printed.out, printed.err, caplog.text, repr(info), repr(evidence)]
+    for token in issued:
+        encoded = quote(token, safe="")
+        for i, text in enumerate(shown):
+            for what in (token, encoded):
+                if what in text:
+                    at = text.index(what)
+                    raise AssertionError(f"{i}: {text[max(0, at - 300):at + 80]}")
 
 
 def test_a_query_after_the_server_is_gone_says_so_at_once(managers, app_id, role):
