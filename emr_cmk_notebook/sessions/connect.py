@@ -47,6 +47,7 @@ OVERRIDE_NOTE = (
     "the documented route is the application's key. Check with %emr_session verify"
 )
 _RELEASE = re.compile(r"emr-(\d+)\.(\d+)\.(\d+)")
+AUTH_HEADER = "x-aws-proxy-auth"
 
 
 class ConnectFailed(ServiceFault):
@@ -401,6 +402,27 @@ def _session_aware_policy(session: ConnectSession) -> Any:
     return SessionAwarePolicy()
 
 
+class _FreshMetadata(list):  # type: ignore[type-arg]
+    """gRPC metadata whose ``x-aws-proxy-auth`` is read when it is sent, not when it was made.
+
+    pyspark keeps the metadata of a running query for its later ReattachExecute and
+    ReleaseExecute calls; a plain list would send the token the query started with, which may
+    have expired by then.
+    """
+
+    def __init__(self, kept: list[tuple[str, str]], token: Callable[[], str]):
+        super().__init__([*kept, (AUTH_HEADER, "")])
+        self._kept = kept
+        self._token = token
+
+    def __iter__(self) -> Any:
+        yield from self._kept
+        yield (AUTH_HEADER, self._token())
+
+    def __repr__(self) -> str:  # never the token
+        return f"{[k for k, _ in self._kept] + [AUTH_HEADER]!r}"
+
+
 def _channel_builder(url: str, token: Callable[[], str]) -> Any:
     """A channel builder whose ``x-aws-proxy-auth`` is read again for every call."""
     try:
@@ -410,8 +432,8 @@ def _channel_builder(url: str, token: Callable[[], str]) -> Any:
 
     class FreshTokenChannelBuilder(Base):
         def metadata(self) -> list[tuple[str, str]]:
-            kept = [(k, v) for k, v in super().metadata() if k != "x-aws-proxy-auth"]
-            return [*kept, ("x-aws-proxy-auth", token())]
+            kept = [(k, v) for k, v in super().metadata() if k != AUTH_HEADER]
+            return _FreshMetadata(kept, token)
 
     return FreshTokenChannelBuilder(url)
 

@@ -195,7 +195,7 @@ def test_notebook_flow_count_refresh_verify_and_stop(
             for what in (token, encoded):
                 if what in text:
                     at = text.index(what)
-                    raise AssertionError(f"{i}: {text[max(0, at - 300):at + 80]}")
+                    raise AssertionError(f"{i}: {text[max(0, at - 300) : at + 80]}")
 
 
 def test_a_query_after_the_server_is_gone_says_so_at_once(managers, app_id, role):
@@ -259,3 +259,35 @@ def test_a_key_the_readiness_check_refuses_starts_nothing(managers, app_id, demo
     emr = manager.target.client("emr-serverless")
     live = ["SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY"]
     assert emr.list_sessions(applicationId=app_id, states=live)["sessions"] == []
+
+
+def test_calls_made_after_the_token_expired_carry_the_new_token(
+    backend, managers, app_id, role, caplog, monkeypatch
+):
+    from pyspark.sql.connect.functions import udf
+    from pyspark.sql.types import LongType
+
+    # pyspark logs (and otherwise ignores) a refused ReleaseExecute; let its log through.
+    connect_log = logging.getLogger("pyspark.sql.connect.logging")
+    monkeypatch.setattr(connect_log, "disabled", False)
+    caplog.set_level(logging.WARNING, logger=connect_log.name)
+    backend.settings(session_token_ttl=3)
+    try:
+        manager = managers()
+        info = manager.start(app_id, role, transport="connect", timeout=120)
+        spark = manager.connect_session(info.id).spark
+
+        def slow(x: int) -> int:
+            import time
+
+            time.sleep(4)
+            return x
+
+        # The query outlives the token it started with; the calls that follow it must not
+        # send that token again.
+        assert spark.range(1).select(udf(slow, LongType())("id")).collect()[0][0] == 0
+        assert spark.range(4).count() == 4
+        time.sleep(1)  # ReleaseExecute runs in the background
+    finally:
+        backend.settings(session_token_ttl=3600)
+    assert "auth token has expired" not in caplog.text
