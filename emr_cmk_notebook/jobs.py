@@ -15,7 +15,7 @@ from typing import Any
 from emr_cmk_notebook.apps import _call, get_application, resolve_encryption
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
 from emr_cmk_notebook.render import table_html
 
 Progress = Callable[[str], None]
@@ -218,6 +218,8 @@ def submit(
             from emr_cmk_notebook.readiness import require_ready
 
             require_ready(resolved, application_id, role_arn, target=target)
+        else:
+            warn_skipped_check(resolved.key_arn, "job run fails")
         overrides["diskEncryptionConfiguration"] = resolved.to_api()
     driver: dict[str, Any] = {"entryPoint": entry_point}
     if args:

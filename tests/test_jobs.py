@@ -14,7 +14,7 @@ import pytest
 from emr_cmk_notebook import jobs
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.core.errors import SkippedCheckWarning, UserError
 from emr_cmk_notebook.readiness import NotReady
 from tests.conftest import demo_app_id, key_arn
 
@@ -145,6 +145,35 @@ def test_readiness_gate_refuses_a_role_that_cannot_use_the_key(target, demo, job
     assert not exc.value.report.ready
     assert len(jobs.list_jobs(target, app).jobs) == before
 
-    skipped = jobs.submit(target, app, no_kms, job_script, encryption=enc, check=False)
+    with pytest.warns(SkippedCheckWarning, match="the key check was skipped"):
+        skipped = jobs.submit(target, app, no_kms, job_script, encryption=enc, check=False)
     with pytest.raises(jobs.JobFailed, match="AccessDeniedException"):
         jobs.wait(target, app, skipped.id, timeout=30)
+
+
+def test_job_cli_says_in_one_line_that_the_check_was_skipped(backend, demo, job_script):
+    done = subprocess.run(
+        [
+            str(BIN / "emr-cmk"),
+            "job",
+            "submit",
+            "--application-id",
+            demo_app_id(demo),
+            "--role",
+            ROLE,
+            "--entry-point",
+            job_script,
+            "--key",
+            "alias/emr-analytics",
+            "--skip-check",
+            "--json",
+        ],
+        env={**os.environ, **backend.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("emr-cmk: WARNING: the key check was skipped for arn:aws:kms:")
+    assert done.stderr.count("\n") == 1
+    assert json.loads(done.stdout)["state"] in ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING")

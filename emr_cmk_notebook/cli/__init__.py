@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
@@ -48,11 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    print(f"emr-cmk: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``emr-cmk`` with ``argv`` and return its exit code."""
     try:
-        args = build_parser().parse_args(argv)
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            # Our warnings (a skipped check, a secret-looking value) as one plain line each.
+            warnings.simplefilter("always", UserWarning)
+            warnings.showwarning = _show_warning
+            args = build_parser().parse_args(argv)
+            return int(args.handler(args) or 0)
     except UserError as exc:
         print(f"emr-cmk: error: {exc}", file=sys.stderr)
         return 2

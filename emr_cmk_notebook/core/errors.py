@@ -39,3 +39,19 @@ class ServiceFault(EmrCmkError):
 
 class BackendNotRunning(UserError):
     """The embedded local backend was asked for but is not running."""
+
+
+class SkippedCheckWarning(UserWarning):
+    """Work was started without the readiness check (``--skip-check``)."""
+
+
+def warn_skipped_check(key_arn: str, what: str) -> None:
+    """Say loudly that ``what`` starts on ``key_arn`` without the readiness check."""
+    import warnings
+
+    warnings.warn(
+        f"WARNING: the key check was skipped for {key_arn}; if EMR Serverless cannot use it "
+        f"the {what} fails",
+        SkippedCheckWarning,
+        stacklevel=3,
+    )

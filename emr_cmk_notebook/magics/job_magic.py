@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import sys
+import warnings
 from typing import Any
 
 from emr_cmk_notebook.magics.args import MagicParser, MagicUsageError, add_context
@@ -64,19 +66,23 @@ def _submit_job(magics: Any, target: Any, app_id: str, args: Any) -> Any:
     if args.context and not args.key:
         raise MagicUsageError("%emr_job submit: --context needs --key")
     encryption = DiskEncryption.from_parts(args.key, args.context or []) if args.key else None
-    if args.skip_check and encryption is not None:
-        print("WARNING: --skip-check: the key's readiness was NOT checked before submitting.")
-    view = jobs.submit(
-        target,
-        app_id,
-        args.role or magics.default_role,
-        args.entry_point,
-        args=shlex.split(args.args),
-        spark_params=args.spark_params,
-        encryption=encryption,
-        name=args.name,
-        check=not args.skip_check,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            view = jobs.submit(
+                target,
+                app_id,
+                args.role or magics.default_role,
+                args.entry_point,
+                args=shlex.split(args.args),
+                spark_params=args.spark_params,
+                encryption=encryption,
+                name=args.name,
+                check=not args.skip_check,
+            )
+        finally:
+            for warning in caught:
+                print(f"{warning.message}", file=sys.stderr)
     if not args.wait:
         return view
     return jobs.wait(

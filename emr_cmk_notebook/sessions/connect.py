@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
 from emr_cmk_notebook.sessions.conf import check_role
 from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED, SESSION_OVERRIDE
 from emr_cmk_notebook.sessions.waiting import Backoff
@@ -548,14 +548,7 @@ def _gate(
     target: AwsTarget, encryption: DiskEncryption, app_id: str, role_arn: str, skip: bool
 ) -> None:
     if skip:
-        from emr_cmk_notebook.sessions.manager import SkippedCheckWarning
-
-        warnings.warn(
-            f"WARNING: the key check was skipped for {encryption.key_arn}; if EMR Serverless "
-            "cannot use it the session fails to start",
-            SkippedCheckWarning,
-            stacklevel=3,
-        )
+        warn_skipped_check(encryption.key_arn, "session fails to start")
         return
     from emr_cmk_notebook.readiness import require_ready
 

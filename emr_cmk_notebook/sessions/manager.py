@@ -16,7 +16,12 @@ from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import LIVY_KEY_ARN, DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import (
+    ServiceFault,
+    SkippedCheckWarning,  # noqa: F401 -- part of this module's API
+    UserError,
+    warn_skipped_check,
+)
 from emr_cmk_notebook.sessions.conf import check_role, enforce, mandatory_conf
 from emr_cmk_notebook.sessions.livy import LivyClient, LivyError, LivyUnreachable
 from emr_cmk_notebook.sessions.results import (
@@ -38,10 +43,6 @@ CREATE_ATTEMPTS = 3
 
 class SessionFailed(ServiceFault):
     """A session ended before it was ready; the message is the log line that says why."""
-
-
-class SkippedCheckWarning(UserWarning):
-    """A session was started without the readiness check."""
 
 
 def _quiet(_: str) -> None:
@@ -230,12 +231,7 @@ class SessionManager:
         resolved, facts = resolve(self.target.client("kms"), encryption)
         resolved.to_livy_conf()  # refuses a context the Livy form cannot carry, before starting
         if skip_check:
-            warnings.warn(
-                f"WARNING: the key check was skipped for {facts.arn}; if EMR Serverless cannot "
-                "use it the session fails to start",
-                SkippedCheckWarning,
-                stacklevel=3,
-            )
+            warn_skipped_check(facts.arn, "session fails to start")
             return resolved
         problem = facts.problem()
         if problem:
