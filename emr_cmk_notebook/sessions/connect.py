@@ -199,7 +199,8 @@ class ConnectSession:
 
     def wait_ready(self, timeout: float, progress: Progress = _quiet) -> dict[str, Any]:
         """Poll until STARTED/IDLE; a FAILED or TERMINATED session raises with its details."""
-        backoff = Backoff(first=0.1, most=1.0, later=5.0, later_after=60.0)
+        # As for Livy: a GetSession is cheap, so poll often in the first minute.
+        backoff = Backoff(first=0.05, most=0.3, later=2.0, later_after=60.0)
         deadline = time.monotonic() + timeout
         while True:
             view = self.view()
