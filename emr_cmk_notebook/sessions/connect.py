@@ -267,6 +267,7 @@ class ConnectSession:
         set_policies = getattr(spark.client, "set_retry_policies", None)
         if set_policies is not None:
             set_policies([_session_aware_policy(self)])
+        _make_active(spark)
         self.spark = spark
         return spark
 
@@ -382,6 +383,19 @@ def list_connect(target: AwsTarget, app: Any) -> list[tuple[dict[str, Any], tupl
                               sessionId=summary["sessionId"])["session"]  # fmt: skip
             found.append((view, key_of(app, view)))
     return found
+
+
+def _make_active(spark: Any) -> None:
+    """Make ``spark`` the session pyspark's helpers use (``udf``, ``SparkSession.active()``).
+
+    pyspark only makes a new session active when none is, so after a session ends (idle timeout,
+    server gone) the old one would stay active and those helpers would retry against it.
+    """
+    from pyspark.sql.connect.session import SparkSession
+
+    with SparkSession._lock:
+        SparkSession._default_session = spark
+        SparkSession._active_session.session = spark
 
 
 def _session_aware_policy(session: ConnectSession) -> Any:

@@ -42,6 +42,11 @@ class SessionInfo:
     # Epoch seconds just before the create request; None for a session attached, not started.
     started_at: float | None = None
 
+    @property
+    def transport(self) -> str:
+        """``livy`` or ``connect`` (Spark Connect, the sessions API)."""
+        return "connect" if self.kind == "connect" else "livy"
+
     def key_text(self) -> str:
         if not self.key_arn:
             return f"{AWS_OWNED} (no customer managed key)"
@@ -73,6 +78,7 @@ class SessionInfo:
             "application_id": self.application_id,
             "state": self.state,
             "kind": self.kind,
+            "transport": self.transport,
             "role_arn": self.role_arn,
             "key_arn": self.key_arn,
             "key_source": self.key_source,
@@ -100,7 +106,9 @@ class SessionList:
     def to_frame(self) -> Any:
         import pandas as pd
 
-        columns = ["id", "name", "state", "key_arn", "key_source", "started_here", "active"]
+        columns = [
+            "id", "transport", "name", "state", "key_arn", "key_source", "started_here", "active"
+        ]  # fmt: skip
         rows = [{**s.to_dict(), "active": s.active} for s in self.sessions]
         return pd.DataFrame(rows, columns=columns)
 
@@ -109,7 +117,8 @@ class SessionList:
 
     def _lines(self) -> list[str]:
         return [
-            f"{'*' if s.active else ' '} {s.id:<4} {s.state:<13} {s.name or '-':<28} {s.key_text()}"
+            f"{'*' if s.active else ' '} {s.id!s:<16} {s.transport:<7} {s.state:<13} "
+            f"{s.name or '-':<28} {s.key_text()}"
             for s in self.sessions
         ]
 
@@ -123,12 +132,22 @@ class SessionList:
             "<tr>"
             + "".join(
                 f"<td><code>{html.escape(str(v))}</code></td>"
-                for v in ("*" if s.active else "", s.id, s.state, s.name or "", s.key_text())
+                for v in (
+                    "*" if s.active else "",
+                    s.id,
+                    s.transport,
+                    s.state,
+                    s.name or "",
+                    s.key_text(),
+                )
             )
             + "</tr>"
             for s in self.sessions
         )
-        head = "<tr><th>active</th><th>id</th><th>state</th><th>name</th><th>disk key</th></tr>"
+        head = (
+            "<tr><th>active</th><th>id</th><th>transport</th><th>state</th><th>name</th>"
+            "<th>disk key</th></tr>"
+        )
         return f"<table>{head}{rows}</table>"
 
 

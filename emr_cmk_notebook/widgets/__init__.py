@@ -37,15 +37,22 @@ def launcher(**options: Any) -> SessionLauncher:
     magics = _loaded_magics()
     if magics is not None and not options:
         return SessionLauncher.for_magics(magics)
+    shell = _shell()
+    if shell is not None:
+        options.setdefault("namespace", shell.user_ns)  # where a Spark Connect `spark` goes
     return SessionLauncher(**options)
 
 
-def _loaded_magics() -> Any:
+def _shell() -> Any:
     try:
         from IPython import get_ipython
     except ImportError:
         return None
-    shell = get_ipython()
+    return get_ipython()
+
+
+def _loaded_magics() -> Any:
+    shell = _shell()
     if shell is None:
         return None
     return shell.magics_manager.registry.get("EmrCmk")

@@ -236,6 +236,9 @@ def test_the_documented_route_uses_the_applications_key_and_other_kernels_can_at
     other = managers()
     listed = {i.id: i for i in other.list(app.id).sessions}
     assert listed[info.id].kind == "connect"
+    shown = other.list(app.id)
+    assert shown.to_frame().set_index("id").loc[info.id, "transport"] == "connect"
+    assert f"{info.id} connect" in repr(shown)
     assert listed[info.id].key_arn == app.encryption.key
     attached = other.use(info.id, app.id)
     assert not attached.started_here
@@ -265,6 +268,7 @@ def test_calls_made_after_the_token_expired_carry_the_new_token(
     backend, managers, app_id, role, caplog, monkeypatch
 ):
     from pyspark.sql.connect.functions import udf
+    from pyspark.sql.connect.session import SparkSession
     from pyspark.sql.types import LongType
 
     # pyspark logs (and otherwise ignores) a refused ReleaseExecute; let its log through.
@@ -276,6 +280,8 @@ def test_calls_made_after_the_token_expired_carry_the_new_token(
         manager = managers()
         info = manager.start(app_id, role, transport="connect", timeout=120)
         spark = manager.connect_session(info.id).spark
+        # pyspark's helpers (udf here) use the active session: the new one, not an ended one.
+        assert SparkSession.active() is spark
 
         def slow(x: int) -> int:
             import time
