@@ -374,7 +374,10 @@ class SessionManager:
         if info.kind == "connect":
             raise UserError(
                 f"session {info.id} is a Spark Connect session; the sessions API has no log",
-                hint="use the Spark UI of GetDashboardForJobRun or status",
+                hint=(
+                    "its Spark UI and logs are behind GetResourceDashboard (resourceType SESSION),"
+                    " the launcher's dashboard link"
+                ),
             )
         return SessionLog(info.id, self._client(info.application_id).session_log(info.id, size))
 

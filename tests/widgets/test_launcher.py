@@ -267,6 +267,7 @@ def test_spark_connect_from_the_launcher_uses_the_applications_key_and_binds_spa
     info = launcher.session
     assert info is not None and info.kind == "connect", launcher.status.value
     assert "spark is its SparkSession" in launcher.status.value
+    assert 'href="http' in launcher.dashboard.value
     assert launcher.namespace["spark"].range(10).count() == 10
 
     launcher.stop_button.click()
