@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "usage_cmd",
     "job_cmd",
     "keycheck_cmd",
+    "session_cmd",
 )
 
 

@@ -30,7 +30,12 @@ from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
 from emr_cmk_notebook.sessions.conf import check_role
-from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED, SESSION_OVERRIDE
+from emr_cmk_notebook.sessions.results import (
+    APPLICATION_DEFAULT,
+    AWS_OWNED,
+    SESSION_OVERRIDE,
+    SessionInfo,
+)
 from emr_cmk_notebook.sessions.waiting import Backoff
 
 Progress = Callable[[str], None]
@@ -301,18 +306,9 @@ class ConnectSession:
                 return self.state
             self._stopped = True
         atexit.unregister(self.stop)
-        spark, self.spark = self.spark, None
-        if spark is not None:
-            with contextlib.suppress(Exception):
-                spark.stop()
+        self.disconnect()
         with contextlib.suppress(Exception):
-            self._emr.terminate_session(applicationId=self.application_id, sessionId=self.id)
-        deadline = time.monotonic() + timeout
-        with contextlib.suppress(Exception):
-            while self.view()["state"] not in ("TERMINATED", "FAILED"):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
+            self.state = terminate(self.target, self.application_id, self.id, timeout)
         return self.state
 
     def __repr__(self) -> str:  # never the token
@@ -334,6 +330,54 @@ def key_of(app: Any, view: Mapping[str, Any]) -> tuple[str, str | None, dict[str
     if app.encryption is not None:
         return APPLICATION_DEFAULT, app.encryption.key, dict(app.encryption.context)
     return AWS_OWNED, None, {}
+
+
+def terminate(
+    target: AwsTarget, application_id: str, session_id: str, timeout: float = 60.0
+) -> str:
+    """TerminateSession, then wait (up to ``timeout``) for TERMINATED; the last state seen."""
+    from emr_cmk_notebook import apps
+
+    emr = target.client("emr-serverless")
+    get = emr.get_session
+    state = apps._call("GetSession", get, applicationId=application_id, sessionId=session_id)[
+        "session"
+    ]["state"]
+    if state not in ENDED:
+        apps._call("TerminateSession", emr.terminate_session, applicationId=application_id,
+                   sessionId=session_id)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while state not in ("TERMINATED", "FAILED") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = get(applicationId=application_id, sessionId=session_id)["session"]["state"]
+    return state
+
+
+def session_info(app: Any, view: Mapping[str, Any]) -> SessionInfo:
+    """What a user reads about a Spark Connect session, from its GetSession view."""
+    source, key_arn, pairs = key_of(app, view)
+    return SessionInfo(
+        id=view["sessionId"],
+        application_id=app.id,
+        state=view["state"],
+        name=view.get("name"),
+        kind="connect",
+        role_arn=view.get("executionRoleArn"),
+        key_arn=key_arn,
+        key_source=source,
+        context=pairs,
+        started_at=_created(view),
+    )
+
+
+def describe(target: AwsTarget, application_id: str, session_id: str) -> SessionInfo:
+    """A Spark Connect session's state and disk key, without connecting to it."""
+    from emr_cmk_notebook import apps
+
+    app = apps.get_application(target, application_id)
+    view = apps._call("GetSession", target.client("emr-serverless").get_session,
+                      applicationId=app.id, sessionId=session_id)["session"]  # fmt: skip
+    return session_info(app, view)
 
 
 def _created(view: Mapping[str, Any]) -> float | None:
@@ -370,8 +414,8 @@ def attach_connect(target: AwsTarget, application_id: str, session_id: str) -> C
     return session
 
 
-def list_connect(target: AwsTarget, app: Any) -> list[tuple[dict[str, Any], tuple]]:
-    """The application's live Spark Connect sessions: (GetSession view, key_of) for each."""
+def list_connect(target: AwsTarget, app: Any) -> list[SessionInfo]:
+    """The application's live Spark Connect sessions (a GetSession each, to read its key)."""
     from emr_cmk_notebook import apps
 
     emr = target.client("emr-serverless")
@@ -381,7 +425,7 @@ def list_connect(target: AwsTarget, app: Any) -> list[tuple[dict[str, Any], tupl
         for summary in page["sessions"]:
             view = apps._call("GetSession", emr.get_session, applicationId=app.id,
                               sessionId=summary["sessionId"])["session"]  # fmt: skip
-            found.append((view, key_of(app, view)))
+            found.append(session_info(app, view))
     return found
 
 

@@ -342,15 +342,10 @@ class SessionManager:
         if app.sessions_enabled:
             from emr_cmk_notebook.sessions.connect import list_connect
 
-            for view, (source, key_arn, pairs) in list_connect(self.target, app):
+            for listed in list_connect(self.target, app):
                 with self._lock:
-                    known = self._known.get((app.id, view["sessionId"]))
-                info = known or SessionInfo(
-                    id=view["sessionId"], application_id=app.id, state=view["state"],
-                    name=view.get("name"), kind="connect", role_arn=view.get("executionRoleArn"),
-                    key_arn=key_arn, key_source=source, context=pairs,
-                )  # fmt: skip
-                info.state = view["state"]
+                    info = self._known.get((app.id, listed.id)) or listed
+                info.state = listed.state
                 info.active = self.active is info
                 infos.append(info)
         return SessionList(infos)

@@ -1,0 +1,159 @@
+"""``emr-cmk session start|list|status|verify|stop``: interactive sessions, from scripts.
+
+The command ends when it has answered, so a session it starts is kept running (as with ``--keep``
+in a notebook) and the output says how to stop it. Livy session ids are numbers; Spark Connect
+session ids are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    session = sub.add_parser("session", help="interactive sessions (Livy or Spark Connect)")
+    actions = session.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+
+    start = actions.add_parser("start", help="start a session; it keeps running afterwards")
+    start.add_argument("--application-id", required=True)
+    start.add_argument("--role", required=True, help="execution role ARN")
+    start.add_argument("--key", help="KMS key (ARN or alias)")
+    start.add_argument("--context", action="append", metavar="K=V", help="context pair")
+    start.add_argument("--transport", choices=["livy", "connect"], default="livy")
+    start.add_argument("--name")
+    start.add_argument("--idle-timeout", type=int, metavar="MIN")
+    start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
+    start.add_argument("--tag", action="append", metavar="K=V", help="connect only: a tag")
+    start.add_argument(
+        "--session-key-override",
+        action="store_true",
+        help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
+    )
+    start.add_argument("--skip-check", action="store_true", help="skip the readiness gate")
+    _common(start)
+    start.set_defaults(handler=_start)
+
+    listing = actions.add_parser("list", help="your live sessions on an application")
+    listing.add_argument("--application-id", required=True)
+    _common(listing)
+    listing.set_defaults(handler=_list)
+
+    for name, handler, text in (
+        ("status", _status, "a session's state, disk key and where the key came from"),
+        ("verify", _verify, "CloudTrail evidence of the key the session used (exit 1 if not)"),
+        ("stop", _stop, "delete a Livy session or terminate a Spark Connect one"),
+    ):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("session_id")
+        p.add_argument("--application-id", required=True)
+        if name == "verify":
+            p.add_argument("--key", help="the key it should have used (default: its key)")
+        _common(p)
+        p.set_defaults(handler=handler)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region")
+    parser.add_argument("--profile")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _manager(args: argparse.Namespace) -> Any:
+    from emr_cmk_notebook.clients import AwsTarget
+    from emr_cmk_notebook.sessions import SessionManager
+
+    return SessionManager(AwsTarget(profile=args.profile, region=args.region))
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    from emr_cmk_notebook.core.errors import UserError
+
+    pairs = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"{option} {item!r} is not K=V")
+        pairs[name] = value
+    return pairs
+
+
+def _show(result: Any, as_json: bool) -> None:
+    print(json.dumps(result.to_dict(), indent=2, default=str) if as_json else repr(result))
+
+
+def _start(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    info = manager.start(
+        args.application_id,
+        args.role,
+        args.key,
+        args.context,
+        name=args.name,
+        idle_timeout_minutes=args.idle_timeout,
+        conf=_pairs(args.conf, "--conf"),
+        tags=_pairs(args.tag, "--tag") or None,
+        transport=args.transport,
+        keep=True,
+        skip_check=args.skip_check,
+        session_key_override=args.session_key_override,
+        progress=lambda text: print(text, file=sys.stderr),
+    )
+    if info.kind == "connect":
+        manager.connect_session(info.id).disconnect()
+    _show(info, args.json)
+    print(
+        f"session {info.id} keeps running; stop it with: emr-cmk session stop {info.id} "
+        f"--application-id {info.application_id}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    _show(_manager(args).list(args.application_id), args.json)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    _show(_find(_manager(args), args), args.json)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook.sessions.evidence import verify_session
+
+    manager = _manager(args)
+    evidence = verify_session(_find(manager, args), manager.target, key=args.key)
+    _show(evidence, args.json)
+    return 0 if evidence.verified else 1
+
+
+def _stop(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    info = _find(manager, args)
+    if info.kind == "connect":
+        from emr_cmk_notebook.sessions.connect import terminate
+
+        info.state = terminate(manager.target, info.application_id, str(info.id))
+    else:
+        manager.livy_client(info.application_id).delete_session(int(info.id))
+        info.state = "deleted"
+    print(f"session {info.id}: {info.state}", file=sys.stderr)
+    if args.json:
+        _show(info, True)
+    return 0
+
+
+def _find(manager: Any, args: argparse.Namespace) -> Any:
+    """The session, Livy (a number) or Spark Connect, without connecting to it."""
+    if args.session_id.isdigit():
+        info = manager.attach(args.application_id, int(args.session_id))
+        info.keep = True
+        return info
+    from emr_cmk_notebook.sessions.connect import describe
+
+    return describe(manager.target, args.application_id, args.session_id)
