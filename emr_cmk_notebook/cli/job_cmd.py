@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-from typing import Any
+
+from emr_cmk_notebook.cli import options
+from emr_cmk_notebook.cli.options import add_aws_options, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     submit.add_argument("--name")
     submit.add_argument("--wait", action="store_true", help="wait; exit 1 if the run fails")
     submit.add_argument("--skip-check", action="store_true", help="skip the readiness gate")
-    _common(submit)
+    add_aws_options(submit)
     submit.set_defaults(handler=_submit)
 
     for name, handler, text in (
@@ -35,28 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = actions.add_parser(name, help=text)
         p.add_argument("job_run_id")
         p.add_argument("--application-id", required=True)
-        _common(p)
+        add_aws_options(p)
         p.set_defaults(handler=handler)
     listing = actions.add_parser("list", help="recent runs")
     listing.add_argument("--application-id", required=True)
-    _common(listing)
+    add_aws_options(listing)
     listing.set_defaults(handler=_list)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region")
-    parser.add_argument("--profile")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-
-
-def _target(args: argparse.Namespace) -> Any:
-    from emr_cmk_notebook.clients import AwsTarget
-
-    return AwsTarget(profile=args.profile, region=args.region)
-
-
-def _show(result: Any, as_json: bool) -> None:
-    print(json.dumps(result.to_dict(), indent=2) if as_json else repr(result))
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -67,7 +52,7 @@ def _submit(args: argparse.Namespace) -> int:
     if args.context and not args.key:
         raise UserError("--context needs --key")
     encryption = DiskEncryption.from_parts(args.key, args.context or []) if args.key else None
-    target = _target(args)
+    target = options.target(args)
     view = jobs.submit(
         target,
         args.application_id,
@@ -88,29 +73,29 @@ def _submit(args: argparse.Namespace) -> int:
                 progress=lambda state: print(f"{view.id}: {state}", file=sys.stderr),
             )
         except jobs.JobFailed as failed:
-            _show(failed.view, args.json)
+            show(failed.view, args.json)
             print(f"emr-cmk: {failed}", file=sys.stderr)
             return 1
-    _show(view, args.json)
+    show(view, args.json)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     from emr_cmk_notebook import jobs
 
-    _show(jobs.status(_target(args), args.application_id, args.job_run_id), args.json)
+    show(jobs.status(options.target(args), args.application_id, args.job_run_id), args.json)
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
     from emr_cmk_notebook import jobs
 
-    _show(jobs.cancel(_target(args), args.application_id, args.job_run_id), args.json)
+    show(jobs.cancel(options.target(args), args.application_id, args.job_run_id), args.json)
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     from emr_cmk_notebook import jobs
 
-    _show(jobs.list_jobs(_target(args), args.application_id), args.json)
+    show(jobs.list_jobs(options.target(args), args.application_id), args.json)
     return 0

@@ -8,9 +8,10 @@ session ids are not.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from emr_cmk_notebook.cli.options import add_aws_options, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
     )
     start.add_argument("--skip-check", action="store_true", help="skip the readiness gate")
-    _common(start)
+    add_aws_options(start)
     start.set_defaults(handler=_start)
 
     listing = actions.add_parser("list", help="your live sessions on an application")
     listing.add_argument("--application-id", required=True)
-    _common(listing)
+    add_aws_options(listing)
     listing.set_defaults(handler=_list)
 
     for name, handler, text in (
@@ -52,14 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--application-id", required=True)
         if name == "verify":
             p.add_argument("--key", help="the key it should have used (default: its key)")
-        _common(p)
+        add_aws_options(p)
         p.set_defaults(handler=handler)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region")
-    parser.add_argument("--profile")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def _manager(args: argparse.Namespace) -> Any:
@@ -81,10 +76,6 @@ def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
     return pairs
 
 
-def _show(result: Any, as_json: bool) -> None:
-    print(json.dumps(result.to_dict(), indent=2, default=str) if as_json else repr(result))
-
-
 def _start(args: argparse.Namespace) -> int:
     manager = _manager(args)
     info = manager.start(
@@ -104,7 +95,7 @@ def _start(args: argparse.Namespace) -> int:
     )
     if info.kind == "connect":
         manager.connect_session(info.id).disconnect()
-    _show(info, args.json)
+    show(info, args.json)
     print(
         f"session {info.id} keeps running; stop it with: emr-cmk session stop {info.id} "
         f"--application-id {info.application_id}",
@@ -114,12 +105,12 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    _show(_manager(args).list(args.application_id), args.json)
+    show(_manager(args).list(args.application_id), args.json)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    _show(_find(_manager(args), args), args.json)
+    show(_find(_manager(args), args), args.json)
     return 0
 
 
@@ -128,7 +119,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     manager = _manager(args)
     evidence = verify_session(_find(manager, args), manager.target, key=args.key)
-    _show(evidence, args.json)
+    show(evidence, args.json)
     return 0 if evidence.verified else 1
 
 
@@ -144,7 +135,7 @@ def _stop(args: argparse.Namespace) -> int:
         info.state = "deleted"
     print(f"session {info.id}: {info.state}", file=sys.stderr)
     if args.json:
-        _show(info, True)
+        show(info, True)
     return 0
 
 
