@@ -30,16 +30,15 @@ from emr_cmk_notebook.local.livy_session import (
     SessionSpec,
     Statement,
 )
+from emr_cmk_notebook.local.session_host import SessionHost, checked_setting
 from emr_cmk_notebook.local.sigv4 import verify_request
 from emr_cmk_notebook.local.wire import ApiResponse, rest_json_error
 
 PREFIX = "/livy/"
 SERVICE = "emr-serverless"
 EXECUTION_ROLE = "emr-serverless.session.executionRoleArn"
-SESSION_LIMIT = 25
 # Livy's livy.server.session.timeout default: idle sessions end after an hour.
 IDLE_TIMEOUT_SECONDS = 3600.0
-REAPER_PERIOD_SECONDS = 0.5
 KINDS = ("pyspark", "sql")
 _ROLE_ARN = re.compile(r"arn:aws[a-zA-Z0-9-]*:iam::\d{12}:role/(?:[\x21-\x7f]+/)?[\w+=,.@-]+")
 _TTL = re.compile(r"\s*(\d+)\s*(ms|s|m|min|h|d)?\s*")
@@ -78,21 +77,17 @@ def livy_url(endpoint: str, application: Mapping[str, Any]) -> str | None:
     return f"{endpoint}{PREFIX}{application['applicationId']}" if enabled else None
 
 
-class LivyEndpoint:
+class LivyEndpoint(SessionHost):
     """Livy sessions of every application of the local backend."""
 
+    reaper_name = "livy-idle"
+
     def __init__(self, emr: EmrServerless, keys: KeyService, work_dir: Path):
-        self.emr = emr
-        self.keys = keys
-        self.work_dir = Path(work_dir)
-        self.session_limit = SESSION_LIMIT
+        super().__init__(emr, keys, work_dir)
         self.idle_timeout = IDLE_TIMEOUT_SECONDS
         self.start_delay = 0.0
         self._sessions: dict[str, dict[int, LivySession]] = {}
         self._next_id: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._reaper: threading.Thread | None = None
 
     # --- settings and lifecycle ------------------------------------------------------------------
 
@@ -112,34 +107,25 @@ class LivyEndpoint:
     ) -> None:
         """Change the live-session limit, the default idle timeout (s) and the start delay (s)."""
         if session_limit is not None:
-            if int(session_limit) < 1:
-                raise ValueError("livy_session_limit must be at least 1")
-            self.session_limit = int(session_limit)
+            self.session_limit = checked_setting("livy_session_limit", session_limit, int, 1)
         if idle_timeout is not None:
-            if float(idle_timeout) <= 0:
-                raise ValueError("livy_idle_timeout must be a positive number of seconds")
-            self.idle_timeout = float(idle_timeout)
+            self.idle_timeout = checked_setting(
+                "livy_idle_timeout", idle_timeout, float, 0, above=True
+            )
         if start_delay is not None:
-            if float(start_delay) < 0:
-                raise ValueError("livy_start_delay must be zero or more seconds")
-            self.start_delay = float(start_delay)
+            self.start_delay = checked_setting("livy_start_delay", start_delay, float, 0)
 
-    def reset(self) -> None:
-        """End every session and forget them all."""
-        with self._lock:
-            sessions = [s for by_id in self._sessions.values() for s in by_id.values()]
-            self._sessions.clear()
-            self._next_id.clear()
-        stoppers = [threading.Thread(target=s.stop, daemon=True) for s in sessions]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
+    def _take_all(self) -> list[LivySession]:
+        sessions = self._all()
+        self._sessions.clear()
+        self._next_id.clear()
+        return sessions
 
-    def close(self) -> None:
-        """End every session and the idle-timeout thread."""
-        self._closed.set()
-        self.reset()
+    def _all(self) -> list[LivySession]:
+        return [s for by_id in self._sessions.values() for s in by_id.values()]
+
+    def _end(self, session: LivySession) -> None:
+        session.stop()
 
     # --- HTTP ------------------------------------------------------------------------------------
 
@@ -351,24 +337,12 @@ class LivyEndpoint:
 
     # --- idle timeout ----------------------------------------------------------------------------
 
-    def _ensure_reaper(self) -> None:
-        with self._lock:
-            if self._reaper is None:
-                self._reaper = threading.Thread(target=self._reap, name="livy-idle", daemon=True)
-                self._reaper.start()
-
-    def _reap(self) -> None:
-        while not self._closed.wait(REAPER_PERIOD_SECONDS):
-            with self._lock:
-                sessions = [s for by_id in self._sessions.values() for s in by_id.values()]
-            for session in sessions:
-                timeout = session.spec.ttl_seconds or self.idle_timeout
-                if session.live and session.idle_for() > timeout:
-                    limit = session.spec.ttl or f"{self.idle_timeout:g}s"
-                    reason = f"Session {session.id} was idle for more than {limit}; stopping it"
-                    threading.Thread(
-                        target=session.stop, args=("dead", reason), daemon=True
-                    ).start()
+    def _sweep(self, session: LivySession) -> None:
+        timeout = session.spec.ttl_seconds or self.idle_timeout
+        if session.live and session.idle_for() > timeout:
+            limit = session.spec.ttl or f"{self.idle_timeout:g}s"
+            reason = f"Session {session.id} was idle for more than {limit}; stopping it"
+            threading.Thread(target=session.stop, args=("dead", reason), daemon=True).start()
 
 
 # --- session sub-resources --------------------------------------------------------------------

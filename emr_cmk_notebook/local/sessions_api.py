@@ -25,12 +25,11 @@ from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local.emr import EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import key_failure, new_id, paginate
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
+from emr_cmk_notebook.local.session_host import SessionHost, checked_setting
 from emr_cmk_notebook.local.wire import ApiRequest
 
-SESSION_LIMIT = 25
 TOKEN_TTL_SECONDS = 3600.0
 DEFAULT_IDLE_TIMEOUT_MINUTES = 60
-REAPER_PERIOD_SECONDS = 0.5
 LIVE_STATES = frozenset({"SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY"})
 READY_STATES = frozenset({"STARTED", "IDLE", "BUSY"})
 _SUMMARY_FIELDS = (
@@ -111,22 +110,16 @@ class Session:
         return {k: view[k] for k in _SUMMARY_FIELDS if k in view}
 
 
-class SessionsApi:
+class SessionsApi(SessionHost):
     """Spark Connect sessions of every application of the local backend."""
 
     def __init__(self, emr: EmrServerless, keys: KeyService, work_dir: Path):
-        self.emr = emr
-        self.keys = keys
-        self.work_dir = Path(work_dir)
-        self.session_limit = SESSION_LIMIT
+        super().__init__(emr, keys, work_dir)
         self.token_ttl = TOKEN_TTL_SECONDS
         # Seconds; 0 means each session's idleTimeoutMinutes.
         self.idle_timeout = 0.0
         self._sessions: dict[str, Session] = {}
         self._tokens: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._reaper: threading.Thread | None = None
 
     def operations(self) -> dict[str, Any]:
         """The EMR Serverless operations this module answers, for ``EmrServerless``."""
@@ -156,34 +149,24 @@ class SessionsApi:
     ) -> None:
         """Change the live-session limit, the auth token lifetime (s) and an idle timeout (s)."""
         if session_limit is not None:
-            if int(session_limit) < 1:
-                raise ValueError("session_limit must be at least 1")
-            self.session_limit = int(session_limit)
+            self.session_limit = checked_setting("session_limit", session_limit, int, 1)
         if token_ttl is not None:
-            if float(token_ttl) <= 0:
-                raise ValueError("session_token_ttl must be a positive number of seconds")
-            self.token_ttl = float(token_ttl)
+            self.token_ttl = checked_setting("session_token_ttl", token_ttl, float, 0, above=True)
         if idle_timeout is not None:
-            if float(idle_timeout) < 0:
-                raise ValueError("session_idle_timeout must be zero (per session) or seconds")
-            self.idle_timeout = float(idle_timeout)
+            # 0 goes back to each session's own idleTimeoutMinutes.
+            self.idle_timeout = checked_setting("session_idle_timeout", idle_timeout, float, 0)
 
-    def reset(self) -> None:
-        """End every session and forget them all."""
-        with self._lock:
-            sessions = list(self._sessions.values())
-            self._sessions.clear()
-            self._tokens.clear()
-        stoppers = [threading.Thread(target=self._stop, args=(s, "")) for s in sessions]
-        for thread in stoppers:
-            thread.start()
-        for thread in stoppers:
-            thread.join()
+    def _take_all(self) -> list[Session]:
+        sessions = self._all()
+        self._sessions.clear()
+        self._tokens.clear()
+        return sessions
 
-    def close(self) -> None:
-        """End every session and the idle-timeout thread."""
-        self._closed.set()
-        self.reset()
+    def _all(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def _end(self, session: Session) -> None:
+        self._stop(session, "")
 
     def processes(self) -> list[int]:
         """Process ids of the running Spark Connect servers."""
@@ -415,20 +398,7 @@ class SessionsApi:
 
     # --- idle timeout and lost servers -----------------------------------------------------------
 
-    def _ensure_reaper(self) -> None:
-        with self._lock:
-            if self._reaper is None:
-                self._reaper = threading.Thread(target=self._reap, name="sessions", daemon=True)
-                self._reaper.start()
-
-    def _reap(self) -> None:
-        while not self._closed.wait(REAPER_PERIOD_SECONDS):
-            with self._lock:
-                sessions = list(self._sessions.values())
-            for session in sessions:
-                self._check(session)
-
-    def _check(self, session: Session) -> None:
+    def _sweep(self, session: Session) -> None:
         with session.lock:
             server, idle_since = session.server, session.idle_since
             ready = session.state in READY_STATES

@@ -216,6 +216,10 @@ def test_settings_shorten_the_spark_connect_token_and_the_session_limit(cli_env)
     finally:
         run([emr_cmk, "local", "settings", "--session-token-ttl", "3600", "--session-limit", "25"],
             cli_env)  # fmt: skip
+    refused = run([emr_cmk, "local", "settings", "--session-token-ttl", "0"], cli_env, check=False)
+    assert refused.returncode == 2
+    assert "session_token_ttl must be more than 0" in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0
     app = next(a["id"] for a in status(cli_env)["applications"] if a["name"] == "demo-app")
     listed = json.loads(
         aws(cli_env, "emr-serverless", "list-sessions", "--application-id", app).stdout
