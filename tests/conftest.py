@@ -80,3 +80,19 @@ def processes_mentioning(marker: str) -> list:
         if any(marker in part for part in process.info["cmdline"] or ()):
             found.append(process)
     return found
+
+
+def service_data_key_contexts(backend, key_arn: str) -> list[dict]:
+    """The encryption contexts of EMR Serverless's GenerateDataKey calls on ``key_arn``, from
+    the backend's CloudTrail (LookupEvents, newest first)."""
+    import json
+
+    events = backend.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key_arn}]
+    )["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    return [
+        r["requestParameters"].get("encryptionContext", {})
+        for r in records
+        if r["eventName"] == "GenerateDataKey" and r["userIdentity"]["type"] == "AWSService"
+    ]

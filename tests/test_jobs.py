@@ -81,55 +81,33 @@ def test_production_and_development_jobs_are_told_apart_in_the_usage_frame(
     assert set(ours["application_id"]) == {app}
 
 
-def test_job_cli_submit_wait_json(backend, demo, job_script):
-    env = {**os.environ, **backend.env()}
-    done = subprocess.run(
-        [
-            str(BIN / "emr-cmk"),
-            "job",
-            "submit",
-            "--application-id",
-            demo_app_id(demo),
-            "--role",
-            ROLE,
-            "--entry-point",
-            job_script,
-            "--key",
-            "alias/emr-analytics",
-            "--context",
-            "env=ci",
-            "--wait",
-            "--json",
-        ],
-        env=env,
+def job_cli(backend, *args: str) -> subprocess.CompletedProcess:
+    """``emr-cmk job ARGS`` against the backend, as a user's shell runs it."""
+    return subprocess.run(
+        [str(BIN / "emr-cmk"), "job", *args],
+        env={**os.environ, **backend.env()},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_job_cli_submit_wait_json(backend, demo, job_script):
+    done = job_cli(
+        backend, "submit", "--application-id", demo_app_id(demo), "--role", ROLE,
+        "--entry-point", job_script, "--key", "alias/emr-analytics", "--context", "env=ci",
+        "--wait", "--json",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     view = json.loads(done.stdout)
     assert view["state"] == "SUCCESS" and view["context"] == {"env": "ci"}
 
 
 def test_job_cli_context_without_key_is_exit_2(backend):
-    done = subprocess.run(
-        [
-            str(BIN / "emr-cmk"),
-            "job",
-            "submit",
-            "--application-id",
-            "x",
-            "--role",
-            ROLE,
-            "--entry-point",
-            "/tmp/j.py",
-            "--context",
-            "a=b",
-        ],
-        env={**os.environ, **backend.env()},
-        capture_output=True,
-        text=True,
-    )
+    done = job_cli(
+        backend, "submit", "--application-id", "x", "--role", ROLE,
+        "--entry-point", "/tmp/j.py", "--context", "a=b",
+    )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
 
@@ -152,27 +130,10 @@ def test_readiness_gate_refuses_a_role_that_cannot_use_the_key(target, demo, job
 
 
 def test_job_cli_says_in_one_line_that_the_check_was_skipped(backend, demo, job_script):
-    done = subprocess.run(
-        [
-            str(BIN / "emr-cmk"),
-            "job",
-            "submit",
-            "--application-id",
-            demo_app_id(demo),
-            "--role",
-            ROLE,
-            "--entry-point",
-            job_script,
-            "--key",
-            "alias/emr-analytics",
-            "--skip-check",
-            "--json",
-        ],
-        env={**os.environ, **backend.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = job_cli(
+        backend, "submit", "--application-id", demo_app_id(demo), "--role", ROLE,
+        "--entry-point", job_script, "--key", "alias/emr-analytics", "--skip-check", "--json",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("emr-cmk: WARNING: the key check was skipped for arn:aws:kms:")
     assert done.stderr.count("\n") == 1

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT, SECURITY_ACCOUNT
-from tests.conftest import demo_app_id, key_arn, processes_mentioning
+from tests.conftest import demo_app_id, key_arn, processes_mentioning, service_data_key_contexts
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
@@ -277,17 +277,7 @@ def test_count_runs_in_spark(livy, shared_session):
 
 
 def test_service_used_the_key_with_the_session_context(backend, world, shared_session):
-    arn = key_arn(world, "alias/emr-analytics")
-    trail = backend.client("cloudtrail")
-    events = trail.lookup_events(
-        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}]
-    )["Events"]
-    records = [json.loads(e["CloudTrailEvent"]) for e in events]
-    contexts = [
-        r["requestParameters"]["encryptionContext"]
-        for r in records
-        if r["eventName"] == "GenerateDataKey" and r["userIdentity"]["type"] == "AWSService"
-    ]
+    contexts = service_data_key_contexts(backend, key_arn(world, "alias/emr-analytics"))
     assert {"applicationId": demo_app_id(world), "project": "churn"} in contexts
 
 

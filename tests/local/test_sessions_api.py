@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT
 from emr_cmk_notebook.sessions.connect import keep_release_pool
-from tests.conftest import demo_app_id, key_arn, processes_mentioning
+from tests.conftest import demo_app_id, key_arn, processes_mentioning, service_data_key_contexts
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
@@ -188,16 +187,7 @@ def test_expired_token_is_refused_and_a_new_one_works(backend, emr, live):
 
 def test_service_used_the_override_key_with_the_session_context(backend, world, live):
     app_id, _ = live
-    arn = key_arn(world, "alias/emr-analytics")
-    events = backend.client("cloudtrail").lookup_events(
-        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": arn}]
-    )["Events"]
-    records = [json.loads(e["CloudTrailEvent"]) for e in events]
-    contexts = [
-        r["requestParameters"]["encryptionContext"]
-        for r in records
-        if r["eventName"] == "GenerateDataKey" and r["userIdentity"]["type"] == "AWSService"
-    ]
+    contexts = service_data_key_contexts(backend, key_arn(world, "alias/emr-analytics"))
     assert {"applicationId": app_id, "project": "churn"} in contexts
 
 

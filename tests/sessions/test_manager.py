@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 import uuid
 
@@ -15,7 +14,7 @@ from emr_cmk_notebook.core.encryption import LIVY_CONTEXT, LIVY_KEY_ARN
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.sessions import SessionManager, StatementFailed
 from emr_cmk_notebook.sessions.manager import SessionFailed
-from tests.conftest import demo_app_id, key_arn
+from tests.conftest import demo_app_id, key_arn, service_data_key_contexts
 from tests.sessions.conftest import pointed_at, session_role
 
 pytestmark = pytest.mark.integration
@@ -54,18 +53,7 @@ def test_session_runs_spark_on_the_requested_key_and_context(live, backend, demo
 
 def test_the_service_used_the_key_with_application_id_and_the_custom_pair(live, backend, demo):
     _, info = live
-    trail = backend.client("cloudtrail")
-    events = trail.lookup_events(
-        LookupAttributes=[
-            {"AttributeKey": "ResourceName", "AttributeValue": key_arn(demo, "alias/emr-analytics")}
-        ]
-    )["Events"]
-    records = [json.loads(e["CloudTrailEvent"]) for e in events]
-    contexts = [
-        r["requestParameters"].get("encryptionContext", {})
-        for r in records
-        if r["eventName"] == "GenerateDataKey" and r["userIdentity"]["type"] == "AWSService"
-    ]
+    contexts = service_data_key_contexts(backend, key_arn(demo, "alias/emr-analytics"))
     assert {"applicationId": info.application_id, "project": "churn"} in contexts
 
 
