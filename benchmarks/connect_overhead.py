@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
+
+from demo_world import demo_world
 
 RATIO_LIMIT = 1.2
 WATCH_EVERY = 0.005
@@ -48,20 +48,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("EMR_CMK_HOME", tempfile.mkdtemp(prefix="emr-cmk-bench-"))
-
     from pyspark.sql.connect.session import SparkSession
 
-    from emr_cmk_notebook import local
     from emr_cmk_notebook.clients import AwsTarget
     from emr_cmk_notebook.sessions import SessionManager
     from emr_cmk_notebook.sessions.connect import connect_url
 
-    with local.start(seed="demo") as backend:
-        os.environ.update(backend.env())
-        status = backend.status()
-        app_id = next(a["id"] for a in status["applications"] if a["name"] == "demo-app")
-        role = next(r for r in status["roles"] if r.endswith("role/emr-session-role"))
+    with demo_world() as (backend, app_id, role):
         emr = backend.client("emr-serverless")
         manager = SessionManager(AwsTarget(), cleanup_at_exit=False)
         name = f"bench-{uuid.uuid4().hex[:8]}"

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
+
+from demo_world import demo_world
 
 LIMIT_SECONDS = 0.5
 WATCH_EVERY = 0.005
@@ -40,19 +40,11 @@ def main() -> int:
     parser.add_argument("--start-delay", type=float, default=3.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("EMR_CMK_HOME", tempfile.mkdtemp(prefix="emr-cmk-bench-"))
-
-    from emr_cmk_notebook import local
     from emr_cmk_notebook.clients import AwsTarget
     from emr_cmk_notebook.sessions import SessionManager
     from emr_cmk_notebook.sessions.livy import LivyClient
 
-    with local.start(seed="demo") as backend:
-        backend.settings(livy_start_delay=args.start_delay)
-        os.environ.update(backend.env())
-        status = backend.status()
-        app_id = next(a["id"] for a in status["applications"] if a["name"] == "demo-app")
-        role = next(r for r in status["roles"] if r.endswith("role/emr-session-role"))
+    with demo_world(livy_start_delay=args.start_delay) as (_, app_id, role):
         manager = SessionManager(AwsTarget(), cleanup_at_exit=False)
         watcher_client = LivyClient.for_application(AwsTarget(), app_id)
         rows = []

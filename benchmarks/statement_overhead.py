@@ -14,11 +14,11 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
+
+from demo_world import demo_world
 
 LIMIT_SECONDS = 0.100
 WARMUP = 3
@@ -29,18 +29,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("EMR_CMK_HOME", tempfile.mkdtemp(prefix="emr-cmk-bench-"))
-
     from IPython.core.interactiveshell import InteractiveShell
 
-    from emr_cmk_notebook import local
     from emr_cmk_notebook.magics.session_magic import manager
 
-    with local.start(seed="demo") as backend:
-        os.environ.update(backend.env())
-        status = backend.status()
-        app_id = next(a["id"] for a in status["applications"] if a["name"] == "demo-app")
-        role = next(r for r in status["roles"] if r.endswith("role/emr-session-role"))
+    with demo_world() as (_, app_id, role):
         ip = InteractiveShell.instance()
         ip.run_line_magic("load_ext", "emr_cmk_notebook")
         start = f"start --application-id {app_id} --role {role} --key alias/emr-analytics"
