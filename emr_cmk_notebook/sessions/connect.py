@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
-from emr_cmk_notebook.sessions.conf import check_role
+from emr_cmk_notebook.sessions.conf import check_start
 from emr_cmk_notebook.sessions.results import (
     APPLICATION_DEFAULT,
     AWS_OWNED,
@@ -521,13 +521,9 @@ def start_connect(
     """
     from emr_cmk_notebook import apps
 
-    role_arn = check_role(role_arn)
-    if context and not key:
-        raise UserError("--context needs --key: the context belongs to a key")
+    role_arn = check_start(role_arn, key, context, idle_timeout_minutes)
     if session_key_override and not key:
         raise UserError("--session-key-override needs --key")
-    if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
-        raise UserError("--idle-timeout must be at least 1 minute")
     if not application_id:
         raise UserError(
             "no application given", hint="pass --application-id or set EmrCmk.default_application"
@@ -631,8 +627,17 @@ def _check_application(app: Any) -> None:
 
 def application_problem(app: Any) -> str | None:
     """Why an application cannot run Spark Connect sessions (one line), or None."""
+    return _as_problem(_check_application, app)
+
+
+def application_key_problem(app: Any, wanted: DiskEncryption) -> str | None:
+    """Why ``wanted`` (a key ARN and context) is not the key the application's sessions use."""
+    return _as_problem(_require_application_key, app, wanted)
+
+
+def _as_problem(check: Callable[..., None], *args: Any) -> str | None:
     try:
-        _check_application(app)
+        check(*args)
     except UserError as exc:
         return f"{exc}; {exc.hint}" if exc.hint else str(exc)
     return None

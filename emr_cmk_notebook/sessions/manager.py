@@ -22,7 +22,7 @@ from emr_cmk_notebook.core.errors import (
     UserError,
     warn_skipped_check,
 )
-from emr_cmk_notebook.sessions.conf import check_role, enforce, mandatory_conf
+from emr_cmk_notebook.sessions.conf import check_start, enforce, mandatory_conf
 from emr_cmk_notebook.sessions.livy import LivyClient, LivyError, LivyUnreachable
 from emr_cmk_notebook.sessions.results import (
     APPLICATION_DEFAULT,
@@ -102,11 +102,7 @@ class SessionManager:
             )
         if tags:
             raise UserError("--tag is for --transport connect; Livy sessions have no tags")
-        role_arn = check_role(role_arn)
-        if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
-            raise UserError("--idle-timeout must be at least 1 minute")
-        if context and not key:
-            raise UserError("--context needs --key: the context belongs to a key")
+        role_arn = check_start(role_arn, key, context, idle_timeout_minutes)
         encryption = DiskEncryption.from_parts(key, context) if key else None
         if encryption is not None:
             for message in encryption.secret_warnings():

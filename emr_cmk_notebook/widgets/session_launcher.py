@@ -306,14 +306,10 @@ class SessionLauncher:
         view = self._application_view()
         if self.transport.value != "connect" or view is None:
             return None
-        current = view.encryption
-        if current is not None and current.key == key_arn and dict(current.context) == context:
-            return None
-        pairs = "".join(f" --context {k}={v}" for k, v in context.items())
-        return (
-            f"Spark Connect sessions use the application's key ({view.key_text()}); set it with "
-            f"%emr_app update --application-id {view.id} --key {key_arn}{pairs} --restart"
-        )
+        from emr_cmk_notebook.core.encryption import DiskEncryption
+        from emr_cmk_notebook.sessions.connect import application_key_problem
+
+        return application_key_problem(view, DiskEncryption.from_parts(key_arn, context))
 
     def _check_failed(self, is_current: IsCurrent, message: str, field: str | None) -> None:
         if not is_current():
