@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from moto.kms.models import Key, kms_backends
+from moto.kms.models import Key, KmsBackend, kms_backends
 from moto.kms.responses import KmsResponse
 from moto.kms.utils import _deserialize_ciphertext_blob
 
@@ -64,6 +64,21 @@ def _disable_moto_policy_check() -> None:
 
 
 _disable_moto_policy_check()
+
+
+def _accept_key_arns() -> None:
+    # KMS takes a key ARN wherever it takes a key id; these moto models look up the id only
+    # (a key ARN there was a KeyError and a 500).
+    for name in ("enable_key", "disable_key", "schedule_key_deletion", "cancel_key_deletion"):
+        by_id = getattr(KmsBackend, name)
+
+        def by_any_id(self: KmsBackend, key_id: str, *args: Any, _by_id: Any = by_id) -> Any:
+            return _by_id(self, self.any_id_to_key_id(key_id), *args)
+
+        setattr(KmsBackend, name, by_any_id)
+
+
+_accept_key_arns()
 
 
 def _camel(name: str) -> str:
