@@ -7,6 +7,28 @@ from collections.abc import Iterator
 
 import pytest
 
+AWS_SETTINGS = pytest.StashKey[object]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--aws",
+        action="store_true",
+        help="also run tests/two_backends against AWS itself (see README 'Testing against AWS')",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With ``--aws``, the settings it needs are read now: a missing one stops the run at once."""
+    if not config.getoption("--aws"):
+        return
+    from tests.two_backends.sandbox import AwsSettings, SettingsMissing
+
+    try:
+        config.stash[AWS_SETTINGS] = AwsSettings.from_environment()
+    except SettingsMissing as exc:
+        raise pytest.UsageError(str(exc)) from None
+
 
 @pytest.fixture(scope="session")
 def emr_cmk_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -35,6 +57,35 @@ def backend(emr_cmk_home: str):
 def demo(backend):
     """The backend's status (keys, roles, applications) as the demo seed laid it."""
     return backend.status()
+
+
+@pytest.fixture(scope="module", params=["local", "aws"])
+def sandbox(request: pytest.FixtureRequest):
+    """The account a two-backend test runs in: the local backend's demo world, or with ``--aws``
+    the AWS account of the usual credentials. Whatever the tests created there is deleted when
+    the module ends; what could not be deleted fails the teardown, named."""
+    from tests.two_backends.sandbox import RUN_ON_AWS, Sandbox
+
+    if request.param == "aws":
+        settings = request.config.stash.get(AWS_SETTINGS, None)
+        if settings is None:
+            pytest.skip(RUN_ON_AWS)
+        box = Sandbox.on_aws(settings)
+        yield box
+        left = box.tear_down()
+    else:
+        from tests.sessions.conftest import pointed_at, session_role
+
+        backend = request.getfixturevalue("backend")
+        with pointed_at(backend):
+            box = Sandbox.local(backend, session_role(backend.status()))
+            yield box
+            left = box.tear_down()
+    if left:
+        pytest.fail(
+            f"{len(left)} resource(s) of test run {box.run_id} could not be deleted; delete them "
+            "by hand:\n" + "\n".join(f"- {line}" for line in left)
+        )
 
 
 def key_arn(status: dict, alias: str) -> str:
