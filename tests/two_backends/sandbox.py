@@ -163,12 +163,16 @@ class Sandbox:
 
     def _delete_application(self, application_id: str) -> None:
         emr = self.client("emr-serverless")
-        state = apps.get_application(self.target, application_id).state
-        if state == "TERMINATED":
+        view = apps.get_application(self.target, application_id)
+        if view.state == "TERMINATED":
             return
-        if state in ("STARTING", "STARTED"):
+        settled = {"CREATED", "STARTED", "STOPPED"}
+        if view.state not in settled:
+            view = apps.wait_for_state(
+                self.target, application_id, settled, timeout=self.patience_s
+            )
+        if view.state == "STARTED":
             emr.stop_application(applicationId=application_id)
-        if state != "CREATED":
             apps.wait_for_state(self.target, application_id, {"STOPPED"}, timeout=self.patience_s)
         emr.delete_application(applicationId=application_id)
 

@@ -115,7 +115,8 @@ def test_a_livy_session_runs_spark_on_its_session_key(livy, application, disk_ke
     info, view, result = livy
     assert (info.key_arn, info.key_source) == (disk_key, "session override")
     assert dict(info.context) == context(sandbox, "session")
-    assert view["conf"][LIVY_KEY_ARN] == disk_key
+    # SessionManager fails closed on this view: a session not showing the key is deleted.
+    assert (view.get("conf") or {}).get(LIVY_KEY_ARN) == disk_key, f"the Livy view: {view}"
     assert info.application_id == application.id
     assert result.ok and result.text == "10"
 
