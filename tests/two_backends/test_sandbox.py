@@ -88,6 +88,24 @@ def test_a_wrong_aws_setting_is_one_line_naming_it(change, says):
     assert "\n" not in str(exc.value)
 
 
+def offline_sandbox(name: str) -> Sandbox:
+    """A sandbox that makes no call: enough to exercise its waiting."""
+    from emr_cmk_notebook.clients import AwsTarget
+
+    return Sandbox(name, AwsTarget(region="us-east-1"), "123456789012", ROLE, "s3://b/p/", 0.0, 1.0)
+
+
+def test_cloudtrail_lag_skips_on_aws_but_fails_locally():
+    answers = iter([None, None, "found"])
+    patient = offline_sandbox("local")
+    patient.cloudtrail_wait_s = 5.0
+    assert patient.await_cloudtrail(lambda: next(answers), "the call") == "found"
+    with pytest.raises(pytest.skip.Exception, match="did not show the call within 0 min"):
+        offline_sandbox("aws").await_cloudtrail(lambda: None, "the call")
+    with pytest.raises(pytest.fail.Exception, match="local backend's CloudTrail did not show"):
+        offline_sandbox("local").await_cloudtrail(lambda: None, "the call")
+
+
 @pytest.mark.integration
 def test_teardown_deletes_what_it_made_and_names_what_it_could_not(backend):
     with pointed_at(backend):
