@@ -18,7 +18,13 @@ from typing import Any
 from emr_cmk_notebook.local import cloudtrail_records as records
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
-from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, json11_error, json11_ok
+from emr_cmk_notebook.local.wire import (
+    ApiRequest,
+    ApiResponse,
+    checked_json_input,
+    json11_error,
+    json11_ok,
+)
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +308,8 @@ def handle(trail: CloudTrail, request: ApiRequest) -> ApiResponse:
                 f"Operation {request.operation or '(none)'} is not served by the local CloudTrail; "
                 "only LookupEvents is.",
             )
-        answer = trail.lookup_events(request.identity.account_id, request.region, request.json())
+        body = checked_json_input(request)
+        answer = trail.lookup_events(request.identity.account_id, request.region, body)
     except AwsError as err:
         return json11_error(err)
     return json11_ok(answer)

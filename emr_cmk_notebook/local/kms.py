@@ -21,7 +21,13 @@ from emr_cmk_notebook.local.cloudtrail import CloudTrail
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import EMR_SERVERLESS_PRINCIPAL, Identity
 from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam
-from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, json11_error
+from emr_cmk_notebook.local.wire import (
+    JSON11_CONTENT_TYPE,
+    ApiRequest,
+    ApiResponse,
+    checked_json_input,
+    json11_error,
+)
 
 PARTITION = "aws"
 
@@ -73,6 +79,14 @@ def _camel(name: str) -> str:
 def request_parameters(body: Mapping[str, Any]) -> dict[str, Any]:
     """The ``requestParameters`` CloudTrail writes for a KMS request body."""
     return {_camel(k): v for k, v in body.items() if k not in UNLOGGED_MEMBERS}
+
+
+def _in_kms_shape(response: ApiResponse) -> ApiResponse:
+    """moto's answer with the content type KMS answers with."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    return ApiResponse(
+        response.status, response.body, {**headers, "Content-Type": JSON11_CONTENT_TYPE}
+    )
 
 
 def policy_context(
@@ -179,7 +193,7 @@ class LocalKms:
         identity = request.identity
         key: Key | None = None
         try:
-            body = request.json()
+            body = checked_json_input(request)
             key = self._target_key(operation, body, identity.account_id, request.region)
             owner = identity.account_id
             if key is not None:
@@ -187,7 +201,9 @@ class LocalKms:
                 self._authorize(identity, operation, key, body.get("EncryptionContext"))
                 if operation in CROSS_ACCOUNT_OPS:
                     owner = key.account_id
-            response = self.forward(request, owner)
+            # moto reads the raw body: it gets only what the checks above have seen.
+            request.body = json.dumps(body).encode()
+            response = _in_kms_shape(self.forward(request, owner))
         except AwsError as err:
             response = json11_error(err)
             body = body if "body" in locals() else {}
@@ -201,7 +217,13 @@ class LocalKms:
         if isinstance(key_id, str) and key_id:
             return self.find_key(key_id, account, region)
         if operation in ("Decrypt", "ReEncrypt") and isinstance(body.get("CiphertextBlob"), str):
-            return self._key_of_ciphertext(body["CiphertextBlob"], account, region)
+            key = self._key_of_ciphertext(body["CiphertextBlob"], account, region)
+            if key is None:
+                raise AwsError(
+                    "InvalidCiphertextException",
+                    "The ciphertext is not one KMS produced, or it was changed or cut short.",
+                )
+            return key
         return None
 
     def _record(
