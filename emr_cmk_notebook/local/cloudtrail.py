@@ -116,6 +116,7 @@ class CloudTrail:
         request_id: str | None = None,
         event_time: float | None = None,
         read_only: bool | None = None,
+        additional_event_data: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Log one KMS call in the caller's account and, for another account's key, in the owner's.
 
@@ -147,6 +148,7 @@ class CloudTrail:
                 read_only=read_only,
                 recipient_account_id=account,
                 shared_event_id=shared_event_id,
+                additional_event_data=additional_event_data,
             )
             self._store(account, region, record, identity.service)
             stored.append(record)

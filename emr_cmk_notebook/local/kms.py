@@ -9,6 +9,7 @@ Both go through the same checks and the same recording.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -59,6 +60,9 @@ CROSS_ACCOUNT_OPS = SYMMETRIC_OPS | {
 }
 # Request members CloudTrail never records (blobs and key material).
 UNLOGGED_MEMBERS = frozenset({"Plaintext", "CiphertextBlob", "Message", "Signature", "Mac"})
+# Calls whose CloudTrail records name the key material used (``additionalEventData``), as AWS's
+# published sample records of these operations show.
+KEY_MATERIAL_LOGGED = frozenset({"Encrypt", "Decrypt", "GenerateDataKey"})
 
 Forward = Callable[[ApiRequest, str], ApiResponse]
 
@@ -79,6 +83,17 @@ def _camel(name: str) -> str:
 def request_parameters(body: Mapping[str, Any]) -> dict[str, Any]:
     """The ``requestParameters`` CloudTrail writes for a KMS request body."""
     return {_camel(k): v for k, v in body.items() if k not in UNLOGGED_MEMBERS}
+
+
+def key_material_id(key: Key) -> str:
+    """The 64-hex-digit id of a key's current key material (a new one after each rotation)."""
+    return hashlib.sha256(f"{key.arn}#{len(key.rotations)}".encode()).hexdigest()
+
+
+def _event_data(operation: str, key: Key | None, failed: bool) -> dict[str, Any] | None:
+    if failed or key is None or operation not in KEY_MATERIAL_LOGGED:
+        return None
+    return {"keyMaterialId": key_material_id(key)}
 
 
 def _in_kms_shape(response: ApiResponse) -> ApiResponse:
@@ -257,6 +272,7 @@ class LocalKms:
             source_ip=request.source_ip,
             user_agent=request.user_agent,
             request_id=request.request_id,
+            additional_event_data=_event_data(operation, key, error_code is not None),
         )
 
     # --- calls the emulated EMR Serverless makes -------------------------------------------------
@@ -306,7 +322,7 @@ class LocalKms:
         except AwsError as err:
             self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, err)
             raise
-        self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, None)
+        self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, None, key)
         decrypt = {
             "keyId": key_arn,
             "encryptionContext": encryption_context,
@@ -319,7 +335,7 @@ class LocalKms:
         except AwsError as err:
             self._record_service_call(service, region, "Decrypt", key_arn, decrypt, err)
             raise
-        self._record_service_call(service, region, "Decrypt", key_arn, decrypt, None)
+        self._record_service_call(service, region, "Decrypt", key_arn, decrypt, None, key)
         if role_arn:
             self._role_decrypts(role_arn, region, key, blob, encryption_context, decrypt)
 
@@ -348,7 +364,7 @@ class LocalKms:
         except AwsError as err:
             self._record_service_call(worker, region, "Decrypt", key.arn, params, err)
             raise
-        self._record_service_call(worker, region, "Decrypt", key.arn, params, None)
+        self._record_service_call(worker, region, "Decrypt", key.arn, params, None, key)
 
     def _record_service_call(
         self,
@@ -358,6 +374,7 @@ class LocalKms:
         key_arn: str,
         params: dict[str, Any],
         err: AwsError | None,
+        key: Key | None = None,
     ) -> None:
         source = "AWS Internal" if identity.type == "AWSService" else EMR_SERVERLESS_PRINCIPAL
         self.trail.record_kms_call(
@@ -371,4 +388,5 @@ class LocalKms:
             error_message=err.message if err else None,
             source_ip=source,
             user_agent=source,
+            additional_event_data=_event_data(event_name, key, err is not None),
         )

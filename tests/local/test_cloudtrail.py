@@ -198,7 +198,11 @@ def test_assumed_role_call_keeps_the_session_identity(trail: CloudTrail) -> None
 
 def test_service_call_is_recorded_as_aws_internal(trail: CloudTrail) -> None:
     [record] = generate_data_key(trail, EMR, source_ip="10.0.0.8", user_agent="emr")
-    assert record["userIdentity"] == {"type": "AWSService", "invokedBy": "AWS Internal"}
+    assert record["userIdentity"] == {
+        "type": "AWSService",
+        "principalId": EMR_SERVERLESS_PRINCIPAL,
+        "invokedBy": "AWS Internal",
+    }
     assert record["sourceIPAddress"] == "AWS Internal"
     assert record["userAgent"] == "AWS Internal"
     assert record["requestParameters"]["encryptionContext"]["applicationId"] == "00f1abcdexample"
