@@ -202,6 +202,14 @@ class CloudTrail:
         """Answer a ``LookupEvents`` request for one account and region, newest event first."""
         self._throttle(account_id, region)
         query = records.LookupQuery.parse(body)
+        oldest = self._clock() - RETENTION_SECONDS
+        for name, bound in (("StartTime", query.start), ("EndTime", query.end)):
+            if bound is not None and bound < oldest:
+                raise AwsError(
+                    "InvalidTimeRangeException",
+                    f"{name} {records.iso_time(bound)} is more than 90 days ago; event history "
+                    f"covers {records.iso_time(math.ceil(oldest))} onwards.",
+                )
         if query.insight:
             # The local trail records no Insights events.
             return {"Events": []}

@@ -437,6 +437,13 @@ def test_start_after_end_is_refused(trail: CloudTrail) -> None:
     assert code == "InvalidTimeRangeException"
 
 
+def test_a_time_range_reaching_past_90_days_is_refused(trail: CloudTrail, clock: FakeClock) -> None:
+    day = 24 * 3600
+    for bounds in ({"StartTime": clock.now - 91 * day}, {"EndTime": clock.now - 91 * day}):
+        assert error_code(lambda b=bounds: lookup(trail, **b)) == "InvalidTimeRangeException"
+    assert lookup(trail, StartTime=clock.now - 89 * day, EndTime=clock.now) == {"Events": []}
+
+
 def test_only_the_last_90_days_are_searchable(trail: CloudTrail, clock: FakeClock) -> None:
     day = 24 * 3600
     generate_data_key(trail, ALICE, event_time=clock.now - 91 * day)
