@@ -18,7 +18,13 @@ from typing import Any
 from emr_cmk_notebook.local import cloudtrail_records as records
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
-from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, json11_error, json11_ok
+from emr_cmk_notebook.local.wire import (
+    ApiRequest,
+    ApiResponse,
+    checked_json_input,
+    json11_error,
+    json11_ok,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +116,7 @@ class CloudTrail:
         request_id: str | None = None,
         event_time: float | None = None,
         read_only: bool | None = None,
+        additional_event_data: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Log one KMS call in the caller's account and, for another account's key, in the owner's.
 
@@ -141,6 +148,7 @@ class CloudTrail:
                 read_only=read_only,
                 recipient_account_id=account,
                 shared_event_id=shared_event_id,
+                additional_event_data=additional_event_data,
             )
             self._store(account, region, record, identity.service)
             stored.append(record)
@@ -194,6 +202,14 @@ class CloudTrail:
         """Answer a ``LookupEvents`` request for one account and region, newest event first."""
         self._throttle(account_id, region)
         query = records.LookupQuery.parse(body)
+        oldest = self._clock() - RETENTION_SECONDS
+        for name, bound in (("StartTime", query.start), ("EndTime", query.end)):
+            if bound is not None and bound < oldest:
+                raise AwsError(
+                    "InvalidTimeRangeException",
+                    f"{name} {records.iso_time(bound)} is more than 90 days ago; event history "
+                    f"covers {records.iso_time(math.ceil(oldest))} onwards.",
+                )
         if query.insight:
             # The local trail records no Insights events.
             return {"Events": []}
@@ -302,7 +318,8 @@ def handle(trail: CloudTrail, request: ApiRequest) -> ApiResponse:
                 f"Operation {request.operation or '(none)'} is not served by the local CloudTrail; "
                 "only LookupEvents is.",
             )
-        answer = trail.lookup_events(request.identity.account_id, request.region, request.json())
+        body = checked_json_input(request)
+        answer = trail.lookup_events(request.identity.account_id, request.region, body)
     except AwsError as err:
         return json11_error(err)
     return json11_ok(answer)

@@ -116,10 +116,12 @@ def build_kms_record(
     read_only: bool | None,
     recipient_account_id: str,
     shared_event_id: str | None = None,
+    additional_event_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One KMS call as a CloudTrail record delivered to ``recipient_account_id``.
 
-    ``shared_event_id`` links the copies of one cross-account call that each account receives.
+    ``shared_event_id`` links the copies of one cross-account call that each account receives;
+    ``additional_event_data`` is what KMS adds beside the request (e.g. ``keyMaterialId``).
     """
     is_service = identity.type == "AWSService"
     record: dict[str, Any] = {
@@ -139,6 +141,10 @@ def build_kms_record(
     record |= {
         "requestParameters": _without_secrets(request_parameters),
         "responseElements": response or None,
+    }
+    if additional_event_data:
+        record["additionalEventData"] = dict(additional_event_data)
+    record |= {
         "requestID": request_id,
         "eventID": str(uuid.uuid4()),
         "readOnly": kms_read_only(event_name) if read_only is None else read_only,

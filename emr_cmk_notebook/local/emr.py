@@ -207,6 +207,10 @@ class EmrServerless(JobRunOperations):
             "GetResourceDashboard": self._resource_dashboard,
             **self._job_handlers(),
         }
+        # Tag stores of the resources below an application, by the ARN path word naming them.
+        self._tagged: dict[str, Callable[[Application, str], dict[str, str]]] = {
+            "jobruns": lambda app, run_id: self._run_of(app, run_id).tags
+        }
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -215,6 +219,13 @@ class EmrServerless(JobRunOperations):
     ) -> None:
         """Answer more operations (the sessions API lives in ``local/sessions_api.py``)."""
         self._handlers.update(handlers)
+
+    def add_tagged_resources(
+        self, kind: str, tags_of: Callable[[Application, str], dict[str, str]]
+    ) -> None:
+        """Let TagResource reach ``/applications/ID/{kind}/SUB_ID`` ARNs: ``tags_of(app, sub_id)``
+        returns the resource's own (mutable) tags or raises ``ResourceNotFoundException``."""
+        self._tagged[kind] = tags_of
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         """Answer one EMR Serverless API request."""
@@ -433,9 +444,7 @@ class EmrServerless(JobRunOperations):
         app = self._application(account, region, app_id)
         if kind is None:
             return app.tags
-        if kind == "jobruns":
-            return self._run_of(app, sub_id).tags
-        raise missing
+        return self._tagged[kind](app, sub_id)
 
     def _tag_resource(self, request: ApiRequest, data: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

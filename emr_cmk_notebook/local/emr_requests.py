@@ -15,16 +15,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from emr_cmk_notebook.core.encryption import encryption_config_problems
+from emr_cmk_notebook.local import wire
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.wire import ApiRequest
 
 
-@cache
 def service_model() -> Any:
     """botocore's EMR Serverless service model (loaded once)."""
-    import botocore.session
-
-    return botocore.session.get_session().get_service_model("emr-serverless")
+    return wire.service_model("emr-serverless")
 
 
 @cache

@@ -37,7 +37,9 @@ class Identity:
     def cloudtrail_user_identity(self) -> dict[str, Any]:
         """The ``userIdentity`` block CloudTrail writes for this caller."""
         if self.type == "AWSService":
-            return {"type": "AWSService", "invokedBy": "AWS Internal"}
+            # AWS's sample records of EMR Serverless's disk-key calls carry a principalId (its
+            # value is a placeholder there); the service principal stands in for it here.
+            return {"type": "AWSService", "principalId": self.service, "invokedBy": "AWS Internal"}
         block: dict[str, Any] = {
             "type": self.type,
             "principalId": self.principal_id,

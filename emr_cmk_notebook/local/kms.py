@@ -9,6 +9,7 @@ Both go through the same checks and the same recording.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +22,13 @@ from emr_cmk_notebook.local.cloudtrail import CloudTrail
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import EMR_SERVERLESS_PRINCIPAL, Identity
 from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam
-from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, json11_error
+from emr_cmk_notebook.local.wire import (
+    JSON11_CONTENT_TYPE,
+    ApiRequest,
+    ApiResponse,
+    checked_json_input,
+    json11_error,
+)
 
 PARTITION = "aws"
 
@@ -53,6 +60,9 @@ CROSS_ACCOUNT_OPS = SYMMETRIC_OPS | {
 }
 # Request members CloudTrail never records (blobs and key material).
 UNLOGGED_MEMBERS = frozenset({"Plaintext", "CiphertextBlob", "Message", "Signature", "Mac"})
+# Calls whose CloudTrail records name the key material used (``additionalEventData``), as AWS's
+# published sample records of these operations show.
+KEY_MATERIAL_LOGGED = frozenset({"Encrypt", "Decrypt", "GenerateDataKey"})
 
 Forward = Callable[[ApiRequest, str], ApiResponse]
 
@@ -88,6 +98,25 @@ def _camel(name: str) -> str:
 def request_parameters(body: Mapping[str, Any]) -> dict[str, Any]:
     """The ``requestParameters`` CloudTrail writes for a KMS request body."""
     return {_camel(k): v for k, v in body.items() if k not in UNLOGGED_MEMBERS}
+
+
+def key_material_id(key: Key) -> str:
+    """The 64-hex-digit id of a key's current key material (a new one after each rotation)."""
+    return hashlib.sha256(f"{key.arn}#{len(key.rotations)}".encode()).hexdigest()
+
+
+def _event_data(operation: str, key: Key | None, failed: bool) -> dict[str, Any] | None:
+    if failed or key is None or operation not in KEY_MATERIAL_LOGGED:
+        return None
+    return {"keyMaterialId": key_material_id(key)}
+
+
+def _in_kms_shape(response: ApiResponse) -> ApiResponse:
+    """moto's answer with the content type KMS answers with."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+    return ApiResponse(
+        response.status, response.body, {**headers, "Content-Type": JSON11_CONTENT_TYPE}
+    )
 
 
 def policy_context(
@@ -194,7 +223,7 @@ class LocalKms:
         identity = request.identity
         key: Key | None = None
         try:
-            body = request.json()
+            body = checked_json_input(request)
             key = self._target_key(operation, body, identity.account_id, request.region)
             owner = identity.account_id
             if key is not None:
@@ -202,7 +231,9 @@ class LocalKms:
                 self._authorize(identity, operation, key, body.get("EncryptionContext"))
                 if operation in CROSS_ACCOUNT_OPS:
                     owner = key.account_id
-            response = self.forward(request, owner)
+            # moto reads the raw body: it gets only what the checks above have seen.
+            request.body = json.dumps(body).encode()
+            response = _in_kms_shape(self.forward(request, owner))
         except AwsError as err:
             response = json11_error(err)
             body = body if "body" in locals() else {}
@@ -216,7 +247,13 @@ class LocalKms:
         if isinstance(key_id, str) and key_id:
             return self.find_key(key_id, account, region)
         if operation in ("Decrypt", "ReEncrypt") and isinstance(body.get("CiphertextBlob"), str):
-            return self._key_of_ciphertext(body["CiphertextBlob"], account, region)
+            key = self._key_of_ciphertext(body["CiphertextBlob"], account, region)
+            if key is None:
+                raise AwsError(
+                    "InvalidCiphertextException",
+                    "The ciphertext is not one KMS produced, or it was changed or cut short.",
+                )
+            return key
         return None
 
     def _record(
@@ -250,6 +287,7 @@ class LocalKms:
             source_ip=request.source_ip,
             user_agent=request.user_agent,
             request_id=request.request_id,
+            additional_event_data=_event_data(operation, key, error_code is not None),
         )
 
     # --- calls the emulated EMR Serverless makes -------------------------------------------------
@@ -299,7 +337,7 @@ class LocalKms:
         except AwsError as err:
             self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, err)
             raise
-        self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, None)
+        self._record_service_call(service, region, "GenerateDataKey", key_arn, generate, None, key)
         decrypt = {
             "keyId": key_arn,
             "encryptionContext": encryption_context,
@@ -312,7 +350,7 @@ class LocalKms:
         except AwsError as err:
             self._record_service_call(service, region, "Decrypt", key_arn, decrypt, err)
             raise
-        self._record_service_call(service, region, "Decrypt", key_arn, decrypt, None)
+        self._record_service_call(service, region, "Decrypt", key_arn, decrypt, None, key)
         if role_arn:
             self._role_decrypts(role_arn, region, key, blob, encryption_context, decrypt)
 
@@ -341,7 +379,7 @@ class LocalKms:
         except AwsError as err:
             self._record_service_call(worker, region, "Decrypt", key.arn, params, err)
             raise
-        self._record_service_call(worker, region, "Decrypt", key.arn, params, None)
+        self._record_service_call(worker, region, "Decrypt", key.arn, params, None, key)
 
     def _record_service_call(
         self,
@@ -351,6 +389,7 @@ class LocalKms:
         key_arn: str,
         params: dict[str, Any],
         err: AwsError | None,
+        key: Key | None = None,
     ) -> None:
         source = "AWS Internal" if identity.type == "AWSService" else EMR_SERVERLESS_PRINCIPAL
         self.trail.record_kms_call(
@@ -364,4 +403,5 @@ class LocalKms:
             error_message=err.message if err else None,
             source_ip=source,
             user_agent=source,
+            additional_event_data=_event_data(event_name, key, err is not None),
         )

@@ -36,6 +36,7 @@ from emr_cmk_notebook.local.sessions_api import SessionsApi
 from emr_cmk_notebook.local.wire import (
     ApiRequest,
     ApiResponse,
+    crashed,
     json11_error,
     rest_json_error,
 )
@@ -254,13 +255,19 @@ class Backend:
             captured["status"] = int(status.split(" ", 1)[0])
             captured["headers"] = dict(headers)
 
-        chunks = self.moto(environ, start_response)
         try:
-            payload = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
-        return ApiResponse(captured["status"], payload, captured["headers"])
+            chunks = self.moto(environ, start_response)
+            try:
+                payload = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
+        except Exception as exc:  # moto failing (e.g. an operation it lacks) is not an AWS answer
+            raise _moto_failure(exc) from None
+        answer = ApiResponse(captured["status"], payload, captured["headers"])
+        if crashed(answer):
+            raise _moto_failure(None)
+        return answer
 
     def _admin(self, method: str, path: str, body: bytes) -> ApiResponse:
         route = (method, path.rstrip("/"))
@@ -281,6 +288,12 @@ class Backend:
         except (ValueError, TypeError) as exc:
             return _json(400, {"error": str(exc)})
         return _json(404, {"error": f"no admin route {method} {path}"})
+
+
+def _moto_failure(exc: Exception | None) -> AwsError:
+    """A failure inside moto as the service's internal error (its own shape, no traceback)."""
+    what = "is not emulated" if isinstance(exc, NotImplementedError) else "failed"
+    return AwsError("InternalFailure", f"The local backend {what} for this request.", 500)
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
-from emr_cmk_notebook.local.emr import EmrServerless, KeyService
+from emr_cmk_notebook.local.emr import Application, EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import key_failure, new_id, paginate
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 from emr_cmk_notebook.local.session_host import SessionHost, checked_setting
@@ -92,10 +92,11 @@ class Session:
             "idleTimeoutMinutes": self.request.get("idleTimeoutMinutes")
             or DEFAULT_IDLE_TIMEOUT_MINUTES,
             "tags": dict(self.request.get("tags") or {}),
+            # Required by the model: present, and empty, while there is nothing to say.
+            "stateDetails": self.state_details,
         }
         optional = {
             "name": self.request.get("name"),
-            "stateDetails": self.state_details,
             "configurationOverrides": copy.deepcopy(self.request.get("configurationOverrides")),
             "startedAt": self.started_at,
             "endedAt": self.ended_at,
@@ -120,6 +121,7 @@ class SessionsApi(SessionHost):
         self.idle_timeout = 0.0
         self._sessions: dict[str, Session] = {}
         self._tokens: dict[tuple[str, str], str] = {}
+        emr.add_tagged_resources("sessions", self._tags_of)
 
     def operations(self) -> dict[str, Any]:
         """The EMR Serverless operations this module answers, for ``EmrServerless``."""
@@ -276,6 +278,16 @@ class SessionsApi(SessionHost):
         }
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _tags_of(self, app: Application, session_id: str) -> dict[str, str]:
+        """A session's own tags, for TagResource, UntagResource and ListTagsForResource."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None or session.app_id != app.id:
+            raise not_found(f"Session {session_id} does not exist in application {app.id}")
+        if not isinstance(session.request.get("tags"), dict):
+            session.request["tags"] = {}
+        return session.request["tags"]
 
     def _session(self, request: ApiRequest, data: dict[str, Any]) -> Session:
         with self._lock:

@@ -31,6 +31,9 @@ from emr_cmk_notebook.core.errors import ServiceFault, UserError
 LOOKUP_TPS = 2.0
 PAGE_SIZE = 50
 HISTORY_SECONDS = 90 * 24 * 3600
+# CloudTrail refuses (InvalidTimeRangeException) a StartTime older than 90 days when the request
+# arrives, so the oldest time asked for stays this far inside the window.
+HISTORY_MARGIN_SECONDS = 300
 SETTLE_SECONDS = 15 * 60
 HISTORY_NOTE = (
     "CloudTrail event history lags by minutes (a call can take up to about 15 minutes to appear)"
@@ -228,6 +231,11 @@ class EventCache:
         return [text for t, text in self.events.values() if start <= t <= end]
 
 
+def history_start(now: float) -> int:
+    """The oldest time (epoch seconds) a harvest at ``now`` asks event history for."""
+    return int(now) - HISTORY_SECONDS + HISTORY_MARGIN_SECONDS
+
+
 def harvest(
     streams: list[Stream],
     key_arn: str,
@@ -278,7 +286,7 @@ def _harvest_stream(
     cache = EventCache.for_key(stream.account, stream.region, key_arn, folder)
     limiter = limiter_for(stream.account, stream.region)
     started = int(now())
-    oldest = max(start, started - HISTORY_SECONDS)
+    oldest = max(start, history_start(started))
     cached_before = {eid for eid, (t, _) in cache.events.items() if start <= t <= end}
     state = HarvestProgress(stream.account, stream.region, 0, 0, start, end, end)
     for low, high in cache.gaps(oldest, end):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,7 +229,7 @@ class KeyUsage:
         )
         self._take(parse_records(records))
         self.notes.append(lookup.HISTORY_NOTE)
-        oldest = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=lookup.HISTORY_SECONDS)
+        oldest = pd.Timestamp(lookup.history_start(time.time()), unit="s", tz="UTC")
         if self.window.start < oldest:
             self.notes.append(
                 f"event history starts {iso_time(oldest.floor('s'))}; calls before that are"

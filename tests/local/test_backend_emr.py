@@ -88,7 +88,11 @@ def test_job_with_session_key_makes_service_calls_with_its_context(backend, demo
     ]
     assert len(made) == 1
     record = made[0]
-    assert record["userIdentity"] == {"type": "AWSService", "invokedBy": "AWS Internal"}
+    assert record["userIdentity"] == {
+        "type": "AWSService",
+        "principalId": "emr-serverless.amazonaws.com",
+        "invokedBy": "AWS Internal",
+    }
     assert record["requestParameters"]["encryptionContext"] == {
         "applicationId": app_id,
         "run": marker,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -114,3 +117,29 @@ def test_unknown_credentials_are_refused(backend):
     with pytest.raises(ClientError) as exc:
         kms.list_keys()
     assert error_code(exc) == "UnrecognizedClientException"
+
+
+def test_cryptographic_calls_log_the_key_material_they_used(backend):
+    kms = backend.client("kms")
+    marker = {"contract": uuid.uuid4().hex}
+    made = kms.generate_data_key(
+        KeyId="alias/emr-analytics", KeySpec="AES_256", EncryptionContext=marker
+    )
+    kms.decrypt(CiphertextBlob=made["CiphertextBlob"], EncryptionContext=marker)
+    with pytest.raises(ClientError):
+        kms.generate_data_key(
+            KeyId="alias/emr-disabled", KeySpec="AES_256", EncryptionContext=marker
+        )
+    events = backend.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "kms.amazonaws.com"}]
+    )["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    mine = [r for r in records if r["requestParameters"].get("encryptionContext") == marker]
+    by_name = {(r["eventName"], r.get("errorCode")): r for r in mine}
+    used = {
+        by_name[(name, None)]["additionalEventData"]["keyMaterialId"]
+        for name in ("GenerateDataKey", "Decrypt")
+    }
+    assert len(used) == 1 and len(used.pop()) == 64
+    refused = by_name[("GenerateDataKey", "DisabledException")]
+    assert "additionalEventData" not in refused

@@ -198,7 +198,11 @@ def test_assumed_role_call_keeps_the_session_identity(trail: CloudTrail) -> None
 
 def test_service_call_is_recorded_as_aws_internal(trail: CloudTrail) -> None:
     [record] = generate_data_key(trail, EMR, source_ip="10.0.0.8", user_agent="emr")
-    assert record["userIdentity"] == {"type": "AWSService", "invokedBy": "AWS Internal"}
+    assert record["userIdentity"] == {
+        "type": "AWSService",
+        "principalId": EMR_SERVERLESS_PRINCIPAL,
+        "invokedBy": "AWS Internal",
+    }
     assert record["sourceIPAddress"] == "AWS Internal"
     assert record["userAgent"] == "AWS Internal"
     assert record["requestParameters"]["encryptionContext"]["applicationId"] == "00f1abcdexample"
@@ -431,6 +435,13 @@ def test_time_window_is_inclusive(trail: CloudTrail) -> None:
 def test_start_after_end_is_refused(trail: CloudTrail) -> None:
     code = error_code(lambda: lookup(trail, StartTime=START + 1, EndTime=START))
     assert code == "InvalidTimeRangeException"
+
+
+def test_a_time_range_reaching_past_90_days_is_refused(trail: CloudTrail, clock: FakeClock) -> None:
+    day = 24 * 3600
+    for bounds in ({"StartTime": clock.now - 91 * day}, {"EndTime": clock.now - 91 * day}):
+        assert error_code(lambda b=bounds: lookup(trail, **b)) == "InvalidTimeRangeException"
+    assert lookup(trail, StartTime=clock.now - 89 * day, EndTime=clock.now) == {"Events": []}
 
 
 def test_only_the_last_90_days_are_searchable(trail: CloudTrail, clock: FakeClock) -> None:

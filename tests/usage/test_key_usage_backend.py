@@ -157,3 +157,14 @@ def test_a_key_nobody_used_gives_an_empty_frame_and_a_note(target) -> None:
 def test_an_alias_is_resolved_to_its_key(demo, target) -> None:
     usage = KeyUsage.fetch("alias/emr-analytics", since="1h", target=target)
     assert usage.key_arn == key_arn(demo, "alias/emr-analytics")
+
+
+def test_a_window_older_than_event_history_asks_only_for_the_last_90_days(
+    demo, target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CloudTrail refuses a StartTime older than 90 days: the harvest must not send one.
+    monkeypatch.setenv("EMR_CMK_HOME", str(tmp_path))
+    usage = KeyUsage.fetch(key_arn(demo, "alias/emr-analytics"), since="120d", target=target)
+    assert usage.stats.failed == 0
+    [note] = [n for n in usage.notes if n.startswith("event history starts")]
+    assert "source='athena'" in note
