@@ -47,7 +47,8 @@ def main() -> int:
     os.environ["EMR_CMK_HOME"] = tempfile.mkdtemp(prefix="emr-cmk-bench-")
     with local.start() as backend:
         os.environ.update(backend.env())
-        app_id = backend.status()["applications"][0]["id"]
+        apps = backend.status()["applications"]
+        app_id = next(a["id"] for a in apps if a["name"] == "demo-app")
         target = AwsTarget(region=backend.region, endpoint_url=backend.endpoint)
         # Clients are made once and reused, as in a notebook; the timings are of the calls.
         report = check_readiness(KEY, app_id, ROLE, target=target)

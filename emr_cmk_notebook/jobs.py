@@ -1,7 +1,8 @@
 """Job runs with a job-level key: submit, watch, list, cancel.
 
 A job's ``configurationOverrides.diskEncryptionConfiguration`` takes precedence over the
-application's key for that one run; the view says which key was in effect and where it came from.
+application's key for that one run (an empty one removes it: the AWS owned key); the view says
+which key was in effect and where it came from.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from emr_cmk_notebook.apps import _call, get_application, resolve_encryption
 from emr_cmk_notebook.clients import AwsTarget
-from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.encryption import DiskEncryption, job_run_disk
 from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
 from emr_cmk_notebook.render import table_html
 
@@ -36,19 +37,22 @@ class JobView:
     state: str
     state_details: str
     key_arn: str | None
-    key_origin: str  # "job override" | "application default" | "AWS owned key"
+    # "job override" (also when the run's empty override removed the application's key) |
+    # "application default" | "AWS owned key"
+    key_origin: str
     context: dict[str, str] = field(default_factory=dict)
     entry_point: str = ""
 
     @classmethod
     def from_api(cls, run: dict[str, Any], app_disk: dict[str, Any] | None) -> JobView:
-        override = (run.get("configurationOverrides") or {}).get("diskEncryptionConfiguration")
-        if override and override.get("encryptionKeyArn"):
-            disk, origin = override, "job override"
-        elif app_disk and app_disk.get("encryptionKeyArn"):
-            disk, origin = app_disk, "application default"
+        found, from_job = job_run_disk(run.get("configurationOverrides"), app_disk)
+        disk = found or {}
+        if from_job:
+            origin = "job override"
+        elif found:
+            origin = "application default"
         else:
-            disk, origin = {}, "AWS owned key"
+            origin = "AWS owned key"
         driver = (run.get("jobDriver") or {}).get("sparkSubmit") or {}
         return cls(
             id=run["jobRunId"],

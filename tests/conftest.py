@@ -93,9 +93,14 @@ def key_arn(status: dict, alias: str) -> str:
     return next(k["arn"] for k in status["keys"] if k["alias"] == alias)
 
 
+def app_id_named(status: dict, name: str) -> str:
+    """The id of a seeded application, by name."""
+    return next(a["id"] for a in status["applications"] if a["name"] == name)
+
+
 def demo_app_id(status: dict) -> str:
-    """The id of the seeded `demo-app` application."""
-    return next(a["id"] for a in status["applications"] if a["name"] == "demo-app")
+    """The id of the seeded `demo-app` application (emr-7.13.0)."""
+    return app_id_named(status, "demo-app")
 
 
 @pytest.fixture(scope="session")

@@ -138,3 +138,41 @@ def test_job_cli_says_in_one_line_that_the_check_was_skipped(backend, demo, job_
     assert done.stderr.startswith("emr-cmk: WARNING: the key check was skipped for arn:aws:kms:")
     assert done.stderr.count("\n") == 1
     assert json.loads(done.stdout)["state"] in ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING")
+
+
+def test_job_cli_refuses_the_context_key_the_service_owns(backend, target, demo, job_script):
+    app = demo_app_id(demo)
+    before = len(jobs.list_jobs(target, app).jobs)
+    done = job_cli(
+        backend, "submit", "--application-id", app, "--role", ROLE, "--entry-point", job_script,
+        "--key", "alias/emr-analytics", "--context", "applicationId=00other",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "error: encryption context key applicationId belongs to EMR Serverless" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert len(jobs.list_jobs(target, app).jobs) == before
+
+
+def test_an_empty_job_override_removes_the_application_key_for_that_run(target, job_script):
+    from emr_cmk_notebook import apps
+
+    # An application key the service may not use: a run that uses it fails.
+    enc = DiskEncryption.from_parts("alias/emr-no-service-grant")
+    app = apps.create_application(target, f"empty-{uuid.uuid4().hex[:6]}", encryption=enc)
+    inherits = jobs.submit(target, app.id, ROLE, job_script, check=False)
+    assert (inherits.key_arn, inherits.key_origin) == (app.encryption.key, "application default")
+    with pytest.raises(jobs.JobFailed):
+        jobs.wait(target, app.id, inherits.id, timeout=30)
+
+    emr = target.client("emr-serverless")
+    started = emr.start_job_run(
+        applicationId=app.id,
+        executionRoleArn=ROLE,
+        clientToken=str(uuid.uuid4()),
+        jobDriver={"sparkSubmit": {"entryPoint": job_script}},
+        configurationOverrides={"diskEncryptionConfiguration": {}},
+    )
+    done = jobs.wait(target, app.id, started["jobRunId"], timeout=30)
+    assert done.state == "SUCCESS"
+    assert (done.key_arn, done.key_origin) == (None, "job override")
+    assert "AWS owned key (job override)" in repr(done)

@@ -26,7 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     stop = actions.add_parser("stop", help="stop the running backend")
     stop.set_defaults(handler=_stop)
 
-    status = actions.add_parser("status", help="show what the running backend holds")
+    status = actions.add_parser(
+        "status",
+        help="show what the running backend holds (accounts, keys, roles, applications with "
+        "their release labels)",
+    )
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(handler=_status)
 
@@ -66,7 +70,8 @@ def status_table(status: dict[str, Any]) -> str:
         lines.append(f"role        {role}")
     for app in status.get("applications", []):
         lines.append(
-            f"application {app['name']:<12} {app['id']}  {app['state']}  account {app['account']}"
+            f"application {app['name']:<12} {app['id']}  {app['releaseLabel']:<16} "
+            f"{app['state']}  account {app['account']}"
         )
     if status.get("shared_key_arn"):
         lines.append(f"shared key  {status['shared_key_arn']}")

@@ -25,6 +25,8 @@ CONTEXT_KEY_LENGTH = (1, 128)
 CONTEXT_VALUE_LENGTH = (1, 384)
 
 API_FIELD = "diskEncryptionConfiguration"
+# The context key EMR Serverless sets itself, to the application id, in every KMS call it makes.
+SERVICE_CONTEXT_KEY = "applicationId"
 LIVY_KEY_ARN = "spark.emr-serverless.disk.encryptionKeyArn"
 LIVY_CONTEXT = "spark.emr-serverless.disk.encryptionContext"
 # Characters that split the Livy "k1:v1,k2:v2" form; AWS documents no way to escape them.
@@ -231,10 +233,22 @@ class DiskEncryption:
         key: str,
         context: Mapping[str, str] | Iterable[str] | str | None = None,
     ) -> DiskEncryption:
-        """Build from a key (ARN, alias or id) and a context given as a mapping or K=V items."""
+        """Build from a key (ARN, alias or id) and a context given as a mapping or K=V items.
+
+        This is where user input comes in, so it also refuses a pair with the context key the
+        service owns (``applicationId``): the service would replace its value in every KMS call.
+        """
         if isinstance(key, str):
             key = key.strip()
-        return cls(key, _context_from(context))
+        encryption = cls(key, _context_from(context))
+        if SERVICE_CONTEXT_KEY in encryption.context:
+            raise InvalidEncryptionConfig(
+                f"encryption context key {SERVICE_CONTEXT_KEY} belongs to EMR Serverless, which "
+                "sets it to the application id in every KMS call; remove that pair (key policies "
+                f"can match the service's value with kms:EncryptionContext:{SERVICE_CONTEXT_KEY})",
+                field=f"{API_FIELD}.encryptionContext",
+            )
+        return encryption
 
     @classmethod
     def _from_mapping(cls, mapping: Mapping[str, Any]) -> DiskEncryption:
@@ -413,6 +427,22 @@ class DiskEncryption:
         if not self.context:
             return f"{self.key} (no encryption context)"
         return f"{self.key} with encryption context keys {', '.join(self.context)}"
+
+
+def job_run_disk(
+    overrides: Mapping[str, Any] | None, application: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, bool]:
+    """The ``diskEncryptionConfiguration`` a job run's disks use (None: the AWS owned key), and
+    whether the run's own ``configurationOverrides`` decided it.
+
+    A job's configuration replaces the application's as a whole, and an empty one (``{}``)
+    removes the application's key for that run: AWS's reading of an empty configuration in
+    UpdateApplication and in a job's other overrides (AWS does not say it for this one).
+    """
+    own = (overrides or {}).get(API_FIELD)
+    config = own if own is not None else application
+    key = dict(config) if config and config.get("encryptionKeyArn") else None
+    return key, own is not None
 
 
 def _load_json(text: str) -> dict[str, Any] | list[Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.local.emr_jobs import JobRunOperations, dashboard_url, new_id, paginate
 from emr_cmk_notebook.local.emr_requests import check_input, operation_input, route, service_model
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
@@ -26,10 +27,11 @@ from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, rest_json_error
 
 log = logging.getLogger(__name__)
 
-_RELEASE = re.compile(r"emr-(\d+)\.(\d+)\.(\d+)")
-_FIRST_RELEASE = (6, 6, 0)
 # interactiveConfiguration flag -> the first release that supports it.
-_INTERACTIVE_RELEASES = {"livyEndpointEnabled": (6, 14, 0), "sessionEnabled": (7, 13, 0)}
+_INTERACTIVE_RELEASES = {
+    "livyEndpointEnabled": releases.LIVY_ENDPOINT,
+    "sessionEnabled": releases.SESSIONS,
+}
 _ENGINES = ("spark", "hive")
 _APP_DEFAULTS = {
     "autoStartConfiguration": {"enabled": True},
@@ -490,21 +492,21 @@ def _check_application(config: Mapping[str, Any]) -> None:
     if engine.lower() not in _ENGINES:
         raise validation(f"Application type {engine!r} is not supported; use Spark or Hive")
     label = config["releaseLabel"]
-    match = _RELEASE.fullmatch(label)
-    if match is None:
+    release = releases.parse_release(label)
+    if release is None:
         raise validation(
-            f"Release label {label!r} is not valid; use the form emr-X.Y.Z, e.g. emr-7.13.0"
+            f"Release label {label!r} is not valid; use the form {releases.FORMS}, "
+            "e.g. emr-7.13.0 or emr-spark-8.0.0"
         )
-    version = tuple(int(part) for part in match.groups())
-    if version < _FIRST_RELEASE:
+    if release < releases.SERVERLESS:
         raise validation(
-            f"Release label {label} is not supported by EMR Serverless; use emr-6.6.0 or later"
+            f"Release label {label} is not supported by EMR Serverless; "
+            f"use {releases.SERVERLESS} or later"
         )
     interactive = config.get("interactiveConfiguration") or {}
     for flag, needed in _INTERACTIVE_RELEASES.items():
-        if interactive.get(flag) and version < needed:
-            release = "emr-" + ".".join(map(str, needed))
+        if interactive.get(flag) and release < needed:
             raise validation(
-                f"interactiveConfiguration.{flag} needs release label {release} or later; "
+                f"interactiveConfiguration.{flag} needs release label {needed} or later; "
                 f"the application uses {label}"
             )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emr_cmk_notebook.core.encryption import job_run_disk
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 
 if TYPE_CHECKING:
@@ -378,13 +379,11 @@ def _check_can_run(app: Application, data: Mapping[str, Any]) -> None:
 
 
 def _effective_disk(app: Application, data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The job's own diskEncryptionConfiguration when given (``{}`` means none), else the app's."""
-    overrides = data.get("configurationOverrides") or {}
-    if "diskEncryptionConfiguration" in overrides:
-        config = overrides["diskEncryptionConfiguration"]
-    else:
-        config = app.config.get("diskEncryptionConfiguration")
-    return copy.deepcopy(config) if config and config.get("encryptionKeyArn") else None
+    """The diskEncryptionConfiguration in effect for a run (``job_run_disk`` has the rule)."""
+    disk, _ = job_run_disk(
+        data.get("configurationOverrides"), app.config.get("diskEncryptionConfiguration")
+    )
+    return copy.deepcopy(disk)
 
 
 def _check_caller_key(keys: KeyService, request: ApiRequest, key_arn: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local import accounts
@@ -218,7 +219,7 @@ class LivyEndpoint(SessionHost):
                 f"{EXECUTION_ROLE} {role!r} is not an IAM role ARN; "
                 "use arn:aws:iam::ACCOUNT:role/NAME",
             )
-        ttl, ttl_seconds = _ttl(data.get("ttl"))
+        ttl, ttl_seconds = _ttl(data.get("ttl"), app["releaseLabel"])
         disk = self._disk(identity, app, conf)
         spark_conf = {k: v for k, v in conf.items() if k.startswith("spark.")}
         spark_conf = {
@@ -457,10 +458,16 @@ def _conf(value: Any) -> dict[str, str]:
     return conf
 
 
-def _ttl(value: Any) -> tuple[str | None, float | None]:
-    """Livy's ``ttl`` ("30m", "1h", "90s"...) as text and seconds."""
+def _ttl(value: Any, release: str) -> tuple[str | None, float | None]:
+    """Livy's ``ttl`` ("30m", "1h", "90s"...) as text and seconds; AWS takes it from emr-7.8.0."""
     if value is None:
         return None, None
+    if releases.supports(release, releases.LIVY_TTL) is False:
+        raise LivyError(
+            400,
+            f"ttl cannot be set on release {release}; the session timeout can be changed from "
+            f"{releases.LIVY_TTL} on",
+        )
     match = _TTL.fullmatch(str(value))
     if match is None or int(match[1]) == 0:
         raise LivyError(

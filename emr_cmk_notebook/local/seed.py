@@ -1,8 +1,9 @@
 """The demo world the tutorials and tests share (``--seed demo``).
 
-Account 111122223333 (analytics) runs EMR Serverless; account 444455556666 (security) owns a key
-shared with it. Keys cover the cases users meet: a ready key, a disabled one, an asymmetric one,
-one whose policy forgets the service, and one conditioned on a context key the service never sends.
+Account 111122223333 (analytics) runs EMR Serverless: ``demo-app`` (emr-7.13.0) and
+``spark4-app`` (emr-spark-8.0.0); account 444455556666 (security) owns a key shared with it. Keys
+cover the cases users meet: a ready key, a disabled one, an asymmetric one, one whose policy
+forgets the service, and one conditioned on a context key the service never sends.
 """
 
 from __future__ import annotations
@@ -201,6 +202,17 @@ def lay(backend: Backend, name: str) -> World:
         started=True,
     )
     app_id = app["applicationId"]
+    # AWS's runtime for Apache Spark (Spark 4.0, like the local backend), created after demo-app so
+    # that whatever lists applications still comes to demo-app first.
+    backend.emr.create_application(
+        ANALYTICS,
+        region,
+        name="spark4-app",
+        releaseLabel="emr-spark-8.0.0",
+        type="Spark",
+        interactiveConfiguration={"livyEndpointEnabled": True, "sessionEnabled": True},
+        started=True,
+    )
 
     def ready_policy(context_key: str = "applicationId") -> str:
         return _policy(

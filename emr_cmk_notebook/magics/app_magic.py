@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from emr_cmk_notebook.core.releases import FORMS
 from emr_cmk_notebook.magics.args import MagicParser, MagicUsageError, add_context
 
 PARSER = MagicParser("%emr_app")
@@ -16,7 +17,7 @@ _show.add_argument("--application-id", help="default: EmrCmk.default_application
 
 _create = _actions.add_parser("create", help="create an application with a customer managed key")
 _create.add_argument("--name", required=True)
-_create.add_argument("--release", default="emr-7.13.0", help="release label")
+_create.add_argument("--release", default="emr-7.13.0", help=f"release label: {FORMS}")
 _create.add_argument("--type", default="SPARK", dest="engine")
 _create.add_argument("--key", help="KMS key ARN or alias for worker disks")
 add_context(_create)

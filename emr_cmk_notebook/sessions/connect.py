@@ -8,7 +8,8 @@ session is terminated on ``stop()`` and when the Python process exits (``spark.s
 only disconnects; ``TerminateSession`` is what stops billing). The token is never printed.
 
 Versions: the client's pyspark must match the server's Spark: 3.5.x for the emr-7.x releases,
-4.0.x for the local backend (the only pyspark whose wheel ships the Connect server).
+4.0.x for emr-spark-8.x and for the local backend (whatever the release label: pyspark 4.0 is the
+first whose wheel ships the Connect server).
 """
 
 from __future__ import annotations
@@ -27,23 +28,19 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
-from emr_cmk_notebook.sessions.conf import check_start
-from emr_cmk_notebook.sessions.results import (
-    APPLICATION_DEFAULT,
-    AWS_OWNED,
-    SESSION_OVERRIDE,
-    SessionInfo,
-)
+from emr_cmk_notebook.sessions.conf import check_start, connect_properties, key_in_effect
+from emr_cmk_notebook.sessions.results import SESSION_OVERRIDE, SessionInfo
 from emr_cmk_notebook.sessions.waiting import Backoff
 
 Progress = Callable[[str], None]
-FIRST_RELEASE = (7, 13, 0)
 READY = frozenset({"STARTED", "IDLE", "BUSY"})
 ENDED = frozenset({"FAILED", "TERMINATING", "TERMINATED"})
-# The Spark of each EMR release line (the client's pyspark must have the same major.minor).
-RELEASE_SPARK = {7: "3.5"}
+# The local backend runs its own pyspark's Connect server (the `local` extra pins 4.0) for every
+# release label.
+LOCAL_SPARK = "4.0"
 # Renew the token when less than this share of its lifetime is left (at most 5 minutes before).
 REFRESH_SHARE = 0.25
 REFRESH_MOST_SECONDS = 300.0
@@ -51,7 +48,6 @@ OVERRIDE_NOTE = (
     "AWS does not document spark.emr-serverless.disk.* properties for StartSession; "
     "the documented route is the application's key. Check with %emr_session verify"
 )
-_RELEASE = re.compile(r"emr-(\d+)\.(\d+)\.(\d+)")
 AUTH_HEADER = "x-aws-proxy-auth"
 
 
@@ -63,12 +59,6 @@ def _quiet(_: str) -> None:
     return None
 
 
-def release_spark(release: str) -> str | None:
-    """The Spark ``major.minor`` of an EMR release label, when known."""
-    match = _RELEASE.fullmatch(release)
-    return RELEASE_SPARK.get(int(match[1])) if match else None
-
-
 def client_spark() -> str:
     """The installed pyspark's ``major.minor``; a one-line error when Connect cannot load."""
     try:
@@ -77,7 +67,10 @@ def client_spark() -> str:
     except ImportError as exc:
         raise UserError(
             f"the Spark Connect client cannot load: {exc}",
-            hint="pip install 'pyspark[connect]' (3.5.x for EMR 7.x, 4.0.x for the local backend)",
+            hint=(
+                "pip install 'pyspark[connect]' (3.5.x for emr-7.x; 4.0.x for emr-spark-8.x and "
+                "the local backend)"
+            ),
         ) from None
     keep_release_pool()
     return ".".join(pyspark.__version__.split(".")[:2])
@@ -132,6 +125,16 @@ def check_versions(client: str, server: str, where: str) -> None:
             "the same major.minor on both sides",
             hint=f"pip install 'pyspark[connect]=={server}.*' in this kernel's environment",
         )
+
+
+def check_client(app: Any, local: bool) -> None:
+    """Refuse, before anything starts, a pyspark that cannot talk to the session's Spark."""
+    if local:
+        server, where = LOCAL_SPARK, f"the local backend, which runs it for {app.release}"
+    else:
+        server, where = releases.spark_of(app.release), f"{app.release} on {app.id}"
+    if server is not None:
+        check_versions(client_spark(), server, where)
 
 
 def connect_url(endpoint: str, token: str) -> str:
@@ -318,18 +321,11 @@ class ConnectSession:
 def key_of(app: Any, view: Mapping[str, Any]) -> tuple[str, str | None, dict[str, str]]:
     """Where a session's disk key comes from, the key ARN and its pairs, from its GetSession."""
     overrides = view.get("configurationOverrides") or {}
+    properties: dict[str, Any] = {}
     for item in overrides.get("runtimeConfiguration") or []:
-        if item.get("classification") != "spark-defaults":
-            continue
-        try:
-            found = DiskEncryption.from_livy_conf(item.get("properties") or {})
-        except UserError:
-            found = None
-        if found is not None:
-            return SESSION_OVERRIDE, found.key, dict(found.context)
-    if app.encryption is not None:
-        return APPLICATION_DEFAULT, app.encryption.key, dict(app.encryption.context)
-    return AWS_OWNED, None, {}
+        if item.get("classification") == "spark-defaults":
+            properties.update(item.get("properties") or {})
+    return key_in_effect(properties, app.encryption)
 
 
 def terminate(
@@ -530,37 +526,24 @@ def start_connect(
         )
     app = apps.get_application(target, application_id)
     _check_application(app)
-    local = _local_target(target)
-    if not local:
-        server = release_spark(app.release)
-        if server is not None:
-            check_versions(client_spark(), server, f"{app.release} on {app.id}")
+    check_client(app, _local_target(target))
     encryption = DiskEncryption.from_parts(key, context) if key else None
-    properties = {k: str(v) for k, v in (conf or {}).items()}
-    if encryption is not None:
+    if encryption is None:
+        properties = connect_properties(conf, None)
+    else:
         for message in encryption.secret_warnings():
             warnings.warn(message, UserWarning, stacklevel=2)
         encryption = apps.resolve_encryption(target, encryption)
+        properties = connect_properties(conf, encryption if session_key_override else None)
         if not session_key_override:
             _require_application_key(app, encryption)
         _gate(target, encryption, app.id, role_arn, skip_check)
     app = apps.ensure_started(
         target, app, may_start=start_application, timeout=timeout, progress=progress
     )
-    if encryption is not None and session_key_override:
-        properties.update(encryption.to_runtime_configuration()["properties"])
+    source, key_arn, pairs = key_in_effect(properties, app.encryption)
+    if source == SESSION_OVERRIDE:
         warnings.warn(OVERRIDE_NOTE, UserWarning, stacklevel=2)
-        source, key_arn, pairs = SESSION_OVERRIDE, encryption.key_arn, dict(encryption.context)
-    elif encryption is not None:
-        source, key_arn, pairs = APPLICATION_DEFAULT, encryption.key_arn, dict(encryption.context)
-    elif app.encryption is not None:
-        source, key_arn, pairs = (
-            APPLICATION_DEFAULT,
-            app.encryption.key,
-            dict(app.encryption.context),
-        )
-    else:
-        source, key_arn, pairs = AWS_OWNED, None, {}
     request: dict[str, Any] = {
         "applicationId": app.id,
         "executionRoleArn": role_arn,
@@ -611,12 +594,11 @@ def _gate(
 
 
 def _check_application(app: Any) -> None:
-    match = _RELEASE.fullmatch(app.release)
-    if match and tuple(int(p) for p in match.groups()) < FIRST_RELEASE:
+    if releases.supports(app.release, releases.SESSIONS) is False:
         raise UserError(
-            f"application {app.id} runs {app.release}; Spark Connect sessions need emr-7.13.0 "
-            "or later",
-            hint="create an application on emr-7.13.0 or later, or use --transport livy",
+            f"application {app.id} runs {app.release}; Spark Connect sessions need "
+            f"{releases.SESSIONS} or later",
+            hint=f"create an application on {releases.SESSIONS} or later, or use --transport livy",
         )
     if not app.sessions_enabled:
         raise UserError(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.core.encryption import LIVY_KEY_ARN, DiskEncryption
 from emr_cmk_notebook.core.errors import (
     ServiceFault,
@@ -22,12 +23,9 @@ from emr_cmk_notebook.core.errors import (
     UserError,
     warn_skipped_check,
 )
-from emr_cmk_notebook.sessions.conf import check_start, enforce, mandatory_conf
+from emr_cmk_notebook.sessions.conf import check_start, enforce, key_in_effect, mandatory_conf
 from emr_cmk_notebook.sessions.livy import LivyClient, LivyError, LivyUnreachable
 from emr_cmk_notebook.sessions.results import (
-    APPLICATION_DEFAULT,
-    AWS_OWNED,
-    SESSION_OVERRIDE,
     SessionInfo,
     SessionList,
     SessionLog,
@@ -111,17 +109,11 @@ class SessionManager:
         if encryption is not None:
             encryption = self._checked_key(encryption, app.id, role_arn, skip_check)
         body: dict[str, Any] = {"kind": kind, "name": name or f"emr-cmk-{uuid.uuid4().hex[:12]}"}
-        if idle_timeout_minutes is not None:
+        if idle_timeout_minutes is not None and _takes_ttl(app):
             body["ttl"] = f"{idle_timeout_minutes}m"
         body["conf"] = dict(conf or {})
         body = enforce(body, mandatory_conf(role_arn, encryption))
-        if encryption is not None:
-            source, key_arn, pairs = SESSION_OVERRIDE, encryption.key_arn, dict(encryption.context)
-        elif app.encryption is not None:
-            source, key_arn = APPLICATION_DEFAULT, app.encryption.key
-            pairs = dict(app.encryption.context)
-        else:
-            source, key_arn, pairs = AWS_OWNED, None, {}
+        source, key_arn, pairs = key_in_effect(body["conf"], app.encryption)
         client = self._client(app.id)
         began = time.time()
         created = self._create(client, body)
@@ -518,6 +510,20 @@ class SessionManager:
             info.state = "killed"
 
 
+def _takes_ttl(app: Any) -> bool:
+    """Whether a Livy session on ``app`` may carry ``ttl``; says so in one line when not."""
+    if releases.supports(app.release, releases.LIVY_TTL) is not False:
+        return True
+    warnings.warn(
+        f"application {app.id} runs {app.release}, where a Livy session's idle timeout cannot be "
+        f"set (ttl needs {releases.LIVY_TTL} or later): --idle-timeout is not applied and the "
+        "session ends after AWS's default hour without statements",
+        UserWarning,
+        stacklevel=3,
+    )
+    return False
+
+
 def _by_name(client: LivyClient, name: str) -> dict[str, Any] | None:
     try:
         sessions = client.list_sessions()
@@ -531,17 +537,7 @@ def _info_from_view(app: Any, view: dict[str, Any]) -> SessionInfo:
     from emr_cmk_notebook.sessions.conf import EXECUTION_ROLE
 
     conf = view.get("conf") if isinstance(view.get("conf"), dict) else {}
-    try:
-        session_key = DiskEncryption.from_livy_conf(conf)
-    except UserError:
-        session_key = None
-    if session_key is not None:
-        source, key_arn, pairs = SESSION_OVERRIDE, session_key.key, dict(session_key.context)
-    elif app.encryption is not None:
-        app_key = app.encryption
-        source, key_arn, pairs = APPLICATION_DEFAULT, app_key.key, dict(app_key.context)
-    else:
-        source, key_arn, pairs = AWS_OWNED, None, {}
+    source, key_arn, pairs = key_in_effect(conf, app.encryption)
     return SessionInfo(
         id=int(view["id"]),
         application_id=app.id,

@@ -141,7 +141,7 @@ class ContextEditor:
 
 def _pair_check(key: str, value: str) -> tuple[str | None, str | None]:
     try:
-        probe = DiskEncryption(_PROBE_KEY, {key: value})
+        probe = DiskEncryption.from_parts(_PROBE_KEY, {key: value})
         probe.to_livy_conf()
     except UserError as exc:
         return str(exc), None

@@ -238,6 +238,26 @@ def test_from_parts_reads_each_context_form(context: object, expected: dict[str,
 # Renderings -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        lambda: DiskEncryption.from_parts(KEY_ARN, {"applicationId": "00other"}),
+        lambda: DiskEncryption.from_parts("alias/x", ["team=risk", "applicationId=00other"]),
+        lambda: DiskEncryption.parse("key=alias/x applicationId=00other"),
+        lambda: DiskEncryption.parse('{"key": "alias/x", "context": {"applicationId": "00other"}}'),
+    ],
+)
+def test_the_context_key_the_service_owns_is_refused_in_every_input_form(given) -> None:
+    with pytest.raises(InvalidEncryptionConfig) as refused:
+        given()
+    message = str(refused.value)
+    assert message.startswith(
+        "encryption context key applicationId belongs to EMR Serverless, which sets it to the "
+        "application id in every KMS call; remove that pair"
+    )
+    assert "\n" not in message and "00other" not in message
+
+
 def test_to_api_omits_an_empty_context() -> None:
     assert DiskEncryption(KEY_ARN).to_api() == {"encryptionKeyArn": KEY_ARN}
     assert DiskEncryption(KEY_ARN, CONTEXT).to_api() == {

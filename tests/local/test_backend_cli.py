@@ -61,6 +61,12 @@ def test_status_lists_the_demo_world(cli_env):
     assert ":444455556666:key/" in world["shared_key_arn"]
     app = next(a for a in world["applications"] if a["name"] == "demo-app")
     assert app["account"] == "111122223333" and app["state"] == "STARTED"
+    spark4 = next(a for a in world["applications"] if a["name"] == "spark4-app")
+    assert (spark4["releaseLabel"], spark4["state"]) == ("emr-spark-8.0.0", "STARTED")
+    assert spark4["livy_url"].endswith(f"/livy/{spark4['id']}")
+    table = run([str(BIN / "emr-cmk"), "local", "status"], cli_env).stdout
+    assert f"application spark4-app   {spark4['id']}  emr-spark-8.0.0  " in table
+    assert f"application demo-app     {app['id']}  emr-7.13.0       STARTED" in table
     assert "arn:aws:iam::111122223333:role/emr-session-role" in world["roles"]
     assert "arn:aws:iam::111122223333:role/emr-no-kms-role" in world["roles"]
     assert Path(world["cloudtrail_log_dir"]).is_dir()

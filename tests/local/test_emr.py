@@ -247,7 +247,8 @@ def test_context_values_are_not_echoed_in_errors(alice: Client) -> None:
     [
         ({"releaseLabel": None}, "Value null at 'releaseLabel' failed to satisfy constraint"),
         ({"type": None}, "Value null at 'type'"),
-        ({"releaseLabel": "emr-latest"}, "use the form emr-X.Y.Z"),
+        ({"releaseLabel": "emr-latest"}, "use the form emr-X.Y.Z or emr-spark-X.Y.Z"),
+        ({"releaseLabel": "emr-spark-8.0-preview"}, "use the form emr-X.Y.Z or emr-spark-X.Y.Z"),
         ({"releaseLabel": "emr-5.36.0"}, "emr-6.6.0 or later"),
         ({"type": "Presto"}, "use Spark or Hive"),
         ({"name": "has spaces"}, "Value 'has spaces' at 'name' failed to satisfy constraint"),
@@ -286,6 +287,13 @@ def test_interactive_features_need_their_release(
         alice("UpdateApplication", applicationId=app_id, releaseLabel=release)
     kept = alice("GetApplication", applicationId=app_id)["application"]
     assert kept["releaseLabel"] == needed == older["releaseLabel"]
+
+
+def test_the_runtime_for_apache_spark_counts_as_later_than_emr_7(alice: Client) -> None:
+    both = {"livyEndpointEnabled": True, "sessionEnabled": True}
+    app_id = create_app(alice, releaseLabel="emr-spark-8.0.0", interactiveConfiguration=both)
+    app = alice("GetApplication", applicationId=app_id)["application"]
+    assert (app["releaseLabel"], app["interactiveConfiguration"]) == ("emr-spark-8.0.0", both)
 
 
 def test_update_with_empty_encryption_unsets_it_and_keeps_the_rest(alice: Client) -> None:

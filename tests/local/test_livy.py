@@ -99,12 +99,12 @@ def wait_gone(pid: int, local_dir: str, timeout: float = 15.0) -> None:
     raise AssertionError(f"session process {pid} or local dir {local_dir} still there")
 
 
-def create_application(backend, *, livy: bool, start: bool) -> str:
+def create_application(backend, *, livy: bool, start: bool, release: str = "emr-7.13.0") -> str:
     emr = backend.client("emr-serverless")
     interactive = {"livyEndpointEnabled": livy}
     app_id = emr.create_application(
         name=f"livy-{uuid.uuid4().hex[:6]}",
-        releaseLabel="emr-7.13.0",
+        releaseLabel=release,
         type="Spark",
         interactiveConfiguration=interactive,
         clientToken=str(uuid.uuid4()),
@@ -368,6 +368,19 @@ def test_delete_ends_the_process_and_removes_the_local_dir(livy):
     assert livy.ok("DELETE", f"/sessions/{created['id']}") == {"msg": "deleted"}
     wait_gone(pid, local_dir)
     assert livy.request("GET", f"/sessions/{created['id']}").status_code == 404
+
+
+def test_ttl_is_refused_before_emr_7_8_0_where_aws_says_it_cannot_be_changed(backend):
+    older = livy_for(
+        backend, create_application(backend, livy=True, start=True, release="emr-7.7.0")
+    )
+    answer = older.request("POST", "/sessions", {"kind": "pyspark", "conf": ROLE_CONF, "ttl": "2h"})
+    assert answer.status_code == 400
+    assert answer.json()["msg"] == (
+        "ttl cannot be set on release emr-7.7.0; the session timeout can be changed from "
+        "emr-7.8.0 on"
+    )
+    assert older.ok("GET", "/sessions")["sessions"] == []
 
 
 def test_ttl_ends_an_idle_session(livy):

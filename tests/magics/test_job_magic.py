@@ -27,3 +27,22 @@ def test_job_magic_submits_and_waits(shell, demo, job_script):
 def test_job_magic_needs_an_application(shell):
     with pytest.raises(UserError, match="no application"):
         shell.line("emr_job", "list")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "emr_job submit --entry-point job.py --role {role} --key alias/emr-analytics "
+        "--context applicationId=x --application-id {app}",
+        "emr_key_check --key alias/emr-analytics --context applicationId=x --role {role} "
+        "--application-id {app}",
+        "emr_app update --key alias/emr-analytics --context applicationId=x --application-id {app}",
+    ],
+)
+def test_the_context_key_the_service_owns_is_refused_before_any_call(shell, demo, line):
+    app = demo_app_id(demo)
+    name, _, args = line.format(app=app, role=ROLE).partition(" ")
+    before = shell.line("emr_app", f"show --application-id {app}").to_dict()
+    with pytest.raises(UserError, match=r"^encryption context key applicationId belongs to EMR"):
+        shell.line(name, args)
+    assert shell.line("emr_app", f"show --application-id {app}").to_dict() == before

@@ -71,6 +71,10 @@ def test_a_failing_cell_fails_with_one_line_and_shows_the_remote_traceback(start
         ("%emr_session start --transport connect --tag team", "--tag 'team' is not K=V"),
         ("%emr_session start --tag team=risk", "--tag is for --transport connect"),
         ("%emr_session start --transport connect --key alias/emr-analytics", "application's key"),
+        (
+            "%emr_session start --key alias/emr-analytics --context applicationId=00other",
+            "encryption context key applicationId belongs to EMR Serverless",
+        ),
         ("%emr_session frobnicate", "invalid choice"),
         ("%emr_session stop 3 --all", "not both"),
         ("%emr_session use 999", "not known here"),

@@ -10,18 +10,20 @@ from urllib.parse import quote
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from emr_cmk_notebook.apps import ApplicationView
+from emr_cmk_notebook.core.encryption import LIVY_CONTEXT, LIVY_KEY_ARN
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.readiness import NotReady
 from emr_cmk_notebook.sessions.connect import (
     ConnectFailed,
-    check_versions,
+    check_client,
+    client_spark,
     connect_url,
     is_loopback,
-    release_spark,
 )
 from emr_cmk_notebook.sessions.manager import SkippedCheckWarning
-from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT
-from tests.conftest import key_arn, processes_mentioning
+from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED
+from tests.conftest import app_id_named, key_arn, processes_mentioning
 from tests.sessions.conftest import KEYED_CONTEXT, pointed_at
 
 
@@ -41,12 +43,65 @@ def test_url_keeps_a_loopback_port_without_tls():
     assert not is_loopback("https://abc.amazonaws.com")
 
 
-def test_emr_7_needs_a_spark_3_5_client():
-    assert release_spark("emr-7.13.0") == "3.5"
+def _application(release: str) -> ApplicationView:
+    return ApplicationView.from_api(
+        {
+            "applicationId": "00app",
+            "state": "STARTED",
+            "releaseLabel": release,
+            "arn": "arn:aws:emr-serverless:us-east-1:111122223333:/applications/00app",
+            "interactiveConfiguration": {"sessionEnabled": True},
+        }
+    )
+
+
+def test_on_aws_emr_7_needs_a_spark_3_5_client_and_emr_spark_8_a_4_0_one():
+    assert client_spark() == "4.0"  # the `local` extra's pyspark, which the tests run with
     with pytest.raises(UserError) as caught:
-        check_versions("4.0", release_spark("emr-7.13.0"), "emr-7.13.0 on app")
-    assert "pyspark 4.0 cannot talk to Spark 3.5" in str(caught.value)
+        check_client(_application("emr-7.13.0"), local=False)
+    assert str(caught.value).startswith(
+        "pyspark 4.0 cannot talk to Spark 3.5 (emr-7.13.0 on 00app)"
+    )
     assert "pyspark[connect]==3.5.*" in caught.value.hint
+    check_client(_application("emr-spark-8.0.0"), local=False)  # Spark 4.0: no complaint
+    # The local backend runs Spark 4.0 whatever the label, so an emr-7.13.0 application there
+    # takes the 4.0 client.
+    check_client(_application("emr-7.13.0"), local=True)
+
+
+def test_a_session_on_the_emr_spark_8_application_runs_with_the_pyspark_4_client(
+    managers, demo, role
+):
+    app = app_id_named(demo, "spark4-app")
+    manager = managers()
+    info = manager.start(app, role, transport="connect", timeout=120)
+    assert (info.key_source, info.key_arn) == (AWS_OWNED, None)
+    assert manager.connect_session(info.id).spark.range(4).count() == 4
+    assert manager.stop(info.id) == [info.id]
+
+
+def test_spark_properties_for_the_disk_key_go_through_session_key_override_only(
+    managers, demo, app_id, role
+):
+    key = key_arn(demo, "alias/emr-analytics")
+    manager = managers()
+    for conf in ({LIVY_KEY_ARN: key}, {LIVY_CONTEXT: "project:x"}):
+        with pytest.raises(UserError) as refused:
+            manager.start(app_id, role, transport="connect", conf=conf)
+        assert "is not set for this session and cannot be overridden" in str(refused.value)
+        assert "--session-key-override" in refused.value.hint
+    # Next to --key K --session-key-override, only K itself may be repeated.
+    other = key_arn(demo, "alias/emr-no-service-grant")
+    with pytest.raises(UserError, match=f"is '{key}' for this session"):
+        manager.start(
+            app_id, role, key, transport="connect", session_key_override=True,
+            conf={LIVY_KEY_ARN: other},
+        )  # fmt: skip
+    emr = manager.target.client("emr-serverless")
+    assert (
+        emr.list_sessions(applicationId=app_id, states=["SUBMITTED", "STARTING"])["sessions"] == []
+    )
+    assert manager.sessions() == []
 
 
 def test_key_that_is_not_the_applications_stops_with_the_update_command(

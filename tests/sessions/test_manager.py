@@ -190,3 +190,21 @@ def test_progress_reports_state_and_polling_starts_fast(managers, app_id, role, 
     assert seen and all("starting" in text for _, text in seen)
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
     assert gaps[0] < 0.3 and max(gaps) < 1.0
+
+
+def test_an_idle_timeout_is_sent_only_to_releases_that_take_ttl(managers, aws_env, role):
+    older = apps.create_application(AwsTarget(), f"ttl-{uuid.uuid4().hex[:6]}", release="emr-7.7.0")
+    newer = apps.create_application(
+        AwsTarget(), f"ttl-{uuid.uuid4().hex[:6]}", release="emr-spark-8.0.0"
+    )
+    manager = managers()
+    with pytest.warns(UserWarning) as caught:
+        kept = manager.start(older.id, role, idle_timeout_minutes=30)
+    assert [str(w.message) for w in caught] == [
+        f"application {older.id} runs emr-7.7.0, where a Livy session's idle timeout cannot be "
+        "set (ttl needs emr-7.8.0 or later): --idle-timeout is not applied and the session ends "
+        "after AWS's default hour without statements"
+    ]
+    assert manager.livy_client(older.id).get_session(kept.id)["ttl"] is None
+    timed = manager.start(newer.id, role, idle_timeout_minutes=30)
+    assert manager.livy_client(newer.id).get_session(timed.id)["ttl"] == "30m"

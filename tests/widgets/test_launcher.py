@@ -130,14 +130,19 @@ def _duplicate(editor):
     return editor.add_row("project", "risk").message
 
 
+def _service_key(editor):
+    return editor.add_row("applicationId", "00other").message
+
+
 @pytest.mark.parametrize(
     ("make_invalid", "message"),
     [
         (_nine_pairs, "9 pairs; at most 8 are allowed, remove 1"),
         (_empty_key, "empty key"),
         (_duplicate, "'project' is given twice"),
+        (_service_key, "encryption context key applicationId belongs to EMR Serverless"),
     ],
-    ids=["nine-pairs", "empty-key", "duplicate"],
+    ids=["nine-pairs", "empty-key", "duplicate", "service-key"],
 )
 def test_an_invalid_context_disables_start_with_the_error_beside_the_field(
     demo, launcher, make_invalid, message
