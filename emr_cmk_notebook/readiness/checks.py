@@ -422,9 +422,13 @@ def _principal_check(
     # In the key's own account a key policy naming the principal needs no identity policy,
     # so the key owner can fix it alone (this is what --apply writes).
     alternative = identity_missing and same_account and policy.parsed is not None
-    if key_missing or alternative or (status == "unknown" and policy.parsed is None):
+    # Unread, the key policy may lack this principal: another account's key needs it named.
+    unread = policy.parsed is None and (status == "unknown" or not same_account)
+    if key_missing or alternative or (unread and status != "pass"):
         statements = fixes.principal_key_statements(principal.arn, actions, via_region)
         note = "or, instead of the identity policy above, this" if alternative else ""
+        if unread:
+            note = _UNREAD_KEY_POLICY.format(account=principal.account)
         found.append(
             fixes.key_policy_fix(facts.key_arn, facts.app_region, statements, policy.text, note)
         )
@@ -479,6 +483,12 @@ def _refused_key(facts: Facts, principal: Principal) -> tuple[str, str | None]:
     return f"arn:{partition}:kms:{region}:{principal.account}:key/{asked}", None
 
 
+_UNREAD_KEY_POLICY = (
+    "needed only when the key policy does not let account {account}'s IAM policies decide, "
+    "e.g. for another account's key"
+)
+
+
 def _caller_refused(facts: Facts, check_id: str, title: str) -> Check:
     """The root cause when KMS refuses the caller DescribeKey: both halves of the fix."""
     principal = facts.caller_principal
@@ -500,10 +510,7 @@ def _caller_refused(facts: Facts, check_id: str, title: str) -> Check:
     if principal.kind != "other":
         key_id = resource if alias is None and "*" not in resource else asked
         key_region = key_id.split(":")[3] if key_id.startswith("arn:") else facts.inputs.region
-        note = (
-            f"needed only when the key policy does not let account {principal.account}'s IAM "
-            "policies decide, e.g. for another account's key"
-        )
+        note = _UNREAD_KEY_POLICY.format(account=principal.account)
         statements = fixes.principal_key_statements(principal.arn, CALLER_ACTIONS, region)
         found.append(fixes.key_policy_fix(key_id, key_region, statements, None, note))
     detail = str(facts.key)
