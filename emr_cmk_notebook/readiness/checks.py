@@ -273,15 +273,18 @@ def role_trust(facts: Facts) -> Check:
     role_arn = facts.inputs.role_arn
     name, account = role_arn.rsplit("/", 1)[-1], role_arn.split(":")[4]
     how = f"run `aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument`"
-    got = facts.role
+    got, role = facts.role, _role_document(facts)
+    caller = facts.caller_principal
+    if role is None and (caller is None or caller.account != account):
+        reason = f"the role is in account {account}, whose IAM cannot be read from here"
+        return Check(check_id, title, "unknown", reason, how)
     if isinstance(got, Unreadable):
         if got.missing:
             return _waiting(check_id, title, "execution role exists")
         reason = f"the role's trust policy could not be read ({got.brief})"
         return Check(check_id, title, "unknown", reason, how, detail=str(got))
-    role = _role_document(facts)
-    if role is None:
-        reason = f"the role is in account {account}, whose IAM cannot be read from here"
+    if role is None:  # GetRole answered for another role of the same name
+        reason = f"the role's trust policy could not be read from account {account}"
         return Check(check_id, title, "unknown", reason, how)
     trust = document(role.get("AssumeRolePolicyDocument") or {"Statement": []})
     context = {"aws:SourceAccount": facts.app_account, "aws:SourceArn": facts.app_arn}

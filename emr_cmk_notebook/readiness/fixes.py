@@ -164,9 +164,10 @@ def merge(policy: Mapping[str, Any], statements: Iterable[Mapping[str, Any]]) ->
     return merged
 
 
-def key_owner(key_arn: str) -> str:
-    """Who may change a key policy, in a user's words."""
-    return f"the key owner (account {key_arn.split(':')[4]})"
+def key_owner(key: str) -> str:
+    """Who may change a key policy, in a user's words (``key`` an ARN, or an alias)."""
+    fields = key.split(":")
+    return f"the key owner (account {fields[4]})" if len(fields) > 4 else "the key owner"
 
 
 def iam_admin(account: str) -> str:

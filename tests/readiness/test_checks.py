@@ -279,3 +279,23 @@ def test_unreadable_identity_policies_leave_caller_checks_unknown_in_one_line():
         check = shown.check(check_id)
         assert check.status == "unknown" and "could not be read" in check.reason
         assert "AccessDenied" not in check.reason and "AccessDenied" in check.detail
+
+
+def test_a_refusal_that_names_no_key_arn_grants_the_alias_the_caller_asked_for():
+    refused = Unreadable("kms:DescribeKey", "AccessDeniedException", "Access denied")
+    shown = report(facts(key=refused, asked="alias/emr-analytics", caller_policy=NO_KMS))
+    identity, key_policy = shown.check("caller_access").fixes
+    for statement in identity.statements:
+        assert statement["Resource"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*"
+        aliases = statement["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"]
+        assert aliases == "alias/emr-analytics"
+    assert key_policy.who == "the key owner" and "alias/emr-analytics" in key_policy.command
+
+
+def test_a_role_in_another_account_is_not_judged_by_a_same_named_role():
+    other = "arn:aws:iam::999988887777:role/emr-session-role"
+    found = facts(role={"Arn": ROLE, "AssumeRolePolicyDocument": TRUST})
+    found.inputs = Inputs(KEY, APP, other, {}, REGION, "livy")
+    shown = report(found)
+    assert shown.check("role_trust").status == "unknown"
+    assert "999988887777" in shown.check("role_trust").reason
