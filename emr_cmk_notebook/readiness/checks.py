@@ -436,11 +436,12 @@ def _principal_check(
             fixes.key_policy_fix(facts.key_arn, facts.app_region, statements, policy.text, note)
         )
     side = "simulated with iam:SimulatePrincipalPolicy" if simulation else "static"
-    how = policy.how
-    if not how and policies is not None and not policies.readable:
-        how = policies.how
+    said = [policy.detail]
+    if policies is not None and not policies.readable:
+        said.append(policies.how)
+    detail = "; ".join(filter(None, said))
     source = f"identity policies: {side}; key policy: static"
-    return Check(check_id, title, status, reason, how, tuple(found), source, policy.detail)
+    return Check(check_id, title, status, reason, policy.how, tuple(found), source, detail)
 
 
 def _unidentified(check_id: str, title: str, facts: Facts) -> Check:
