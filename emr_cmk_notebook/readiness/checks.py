@@ -328,12 +328,32 @@ def _context_key_cause(access: Access, sent: Sequence[str]) -> str | None:
     return None
 
 
-def _summarise(actions: Sequence[str], verdicts: Sequence[Access]) -> tuple[Status, str]:
+def _summarise(actions: Sequence[str], verdicts: Sequence[Access]) -> tuple[Status, str, str]:
+    """The worst verdict, one sentence for it, and the engine's reason for each action."""
     status = _worst([v.status for v in verdicts])
     failing = [(a, v) for a, v in zip(actions, verdicts, strict=True) if v.status == status]
     if status == "pass":
-        return status, f"{', '.join(actions)} allowed: {verdicts[0].reason}"
-    return status, "; ".join(f"{a}: {v.reason}" for a, v in failing)
+        return status, f"{', '.join(actions)} allowed: {verdicts[0].reason}", ""
+    detail = "; ".join(f"{a}: {v.reason}" for a, v in failing)
+    first = failing[0][1]
+    if status != "fail":
+        return status, first.reason, detail if len(failing) > 1 else ""
+    names = ", ".join(a for a, _ in failing)
+    if first.explicit_deny:
+        why = "a statement explicitly denies it"
+    elif first.key_side_missing and first.identity_side_missing:
+        why = "neither the key policy nor an identity policy allows it"
+    elif first.key_side_missing:
+        why = "the key policy does not allow it"
+    elif first.identity_side_missing:
+        why = "no identity policy allows it"
+    else:
+        return status, f"{names}: {first.reason}", detail
+    return status, f"{names} {'is' if len(failing) == 1 else 'are'} not allowed: {why}", detail
+
+
+def _details(*said: str) -> str:
+    return "; ".join(filter(None, said))
 
 
 def service_access(facts: Facts) -> Check:
@@ -359,7 +379,7 @@ def service_access(facts: Facts) -> Check:
         )
         for action in SERVICE_ACTIONS
     ]
-    status, reason = _summarise(SERVICE_ACTIONS, verdicts)
+    status, reason, said = _summarise(SERVICE_ACTIONS, verdicts)
     if policy.parsed is None:
         status, reason = "unknown", policy.why
     cause = next(filter(None, (_context_key_cause(v, list(encryption)) for v in verdicts)), None)
@@ -373,7 +393,8 @@ def service_access(facts: Facts) -> Check:
         fix = fixes.key_policy_fix(facts.key_arn, facts.app_region, [statement], policy.text)
         found = (fix,)
     source = "static (key policy)"
-    return Check(check_id, title, status, reason, policy.how, found, source, policy.detail)
+    detail = _details(said, policy.detail)
+    return Check(check_id, title, status, reason, policy.how, found, source, detail)
 
 
 def _principal_check(
@@ -412,7 +433,7 @@ def _principal_check(
         )
         for action in actions
     ]
-    status, reason = _summarise(actions, verdicts)
+    status, reason, summary = _summarise(actions, verdicts)
     if status == "unknown" and policy.why:
         reason = f"{reason} ({policy.why})"
     found: list[fixes.Fix] = []
@@ -436,10 +457,8 @@ def _principal_check(
             fixes.key_policy_fix(facts.key_arn, facts.app_region, statements, policy.text, note)
         )
     side = "simulated with iam:SimulatePrincipalPolicy" if simulation else "static"
-    said = [policy.detail]
-    if policies is not None and not policies.readable:
-        said.append(policies.how)
-    detail = "; ".join(filter(None, said))
+    unreadable = policies.how if policies is not None and not policies.readable else ""
+    detail = _details(summary, policy.detail, unreadable)
     source = f"identity policies: {side}; key policy: static"
     return Check(check_id, title, status, reason, policy.how, tuple(found), source, detail)
 

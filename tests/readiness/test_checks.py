@@ -299,3 +299,18 @@ def test_a_role_in_another_account_is_not_judged_by_a_same_named_role():
     shown = report(found)
     assert shown.check("role_trust").status == "unknown"
     assert "999988887777" in shown.check("role_trust").reason
+
+
+def test_a_principal_check_says_what_is_missing_in_one_sentence_and_keeps_the_engine_apart():
+    found = facts(caller_policy=NO_KMS)
+    s3_only = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    found.role_policies = IdentityPolicies((s3_only,), "read")
+    shown = report(found)
+    role = shown.check("role_access")
+    assert (
+        role.reason
+        == "kms:GenerateDataKey, kms:Decrypt are not allowed: no identity policy allows it"
+    )
+    assert "closest" in role.detail and ";" not in role.reason
+    caller = shown.check("caller_access")
+    assert caller.reason.endswith("are not allowed: no identity policy allows it")
