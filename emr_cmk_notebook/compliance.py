@@ -34,11 +34,10 @@ _STYLE = (
     "th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}"
     "th{background:#f6f8fa}code{font-size:90%}"
 )
-# Tables fit the page: cells wrap anywhere (ARNs have no spaces) and the longest are cut short,
-# with the whole value in their tooltip. Inline, so the styles hold in a notebook as well.
+# Tables fit the page: fixed columns whose cells wrap anywhere (ARNs have no spaces), so an
+# auditor sees every value whole. Inline, so the styles hold in a notebook as well.
 _TABLE = 'style="table-layout:fixed;width:100%;border-collapse:collapse"'
 _CELL = 'style="overflow-wrap:anywhere;word-break:break-word;vertical-align:top;text-align:left"'
-LONGEST_CELL = 120
 # Starting a session takes a moment; usage is read from a little before the first start.
 _USAGE_MARGIN = pd.Timedelta(minutes=5)
 
@@ -206,21 +205,15 @@ def _pairs(context: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in context.items()) or "(none)"
 
 
-def _cell(value: str) -> str:
-    """One table cell; a value longer than ``LONGEST_CELL`` is cut, whole in its tooltip."""
-    esc = html.escape
-    if len(value) <= LONGEST_CELL:
-        return f"<td {_CELL}>{esc(value)}</td>"
-    shown = value[: LONGEST_CELL - 1] + "…"
-    return f'<td {_CELL}><span title="{esc(value, quote=True)}">{esc(shown)}</span></td>'
-
-
 def _table(rows: list[dict[str, str]]) -> str:
     """An HTML table that fits the page, one column per key of the first row."""
     if not rows:
         return "<p>(none)</p>"
     head = "".join(f"<th {_CELL}>{html.escape(name)}</th>" for name in rows[0])
-    body = "".join("<tr>" + "".join(_cell(v) for v in row.values()) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td {_CELL}>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
+        for row in rows
+    )
     return f"<table {_TABLE}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
