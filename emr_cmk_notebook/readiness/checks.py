@@ -349,6 +349,9 @@ def _summarise(actions: Sequence[str], verdicts: Sequence[Access]) -> tuple[Stat
         why = "no identity policy allows it"
     else:
         return status, f"{names}: {first.reason}", detail
+    near = [m for m in (first.decision.statements if first.decision else []) if m.near_miss]
+    if near and first.key_side_missing:
+        why += f" (closest: {near[0].name}: {near[0].near_miss})"
     return status, f"{names} {'is' if len(failing) == 1 else 'are'} not allowed: {why}", detail
 
 
