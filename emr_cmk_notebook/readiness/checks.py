@@ -328,7 +328,9 @@ def _context_key_cause(access: Access, sent: Sequence[str]) -> str | None:
     return None
 
 
-def _summarise(actions: Sequence[str], verdicts: Sequence[Access]) -> tuple[Status, str, str]:
+def _summarise(
+    who: str, actions: Sequence[str], verdicts: Sequence[Access]
+) -> tuple[Status, str, str]:
     """The worst verdict, one sentence for it, and the engine's reason for each action."""
     status = _worst([v.status for v in verdicts])
     failing = [(a, v) for a, v in zip(actions, verdicts, strict=True) if v.status == status]
@@ -352,7 +354,7 @@ def _summarise(actions: Sequence[str], verdicts: Sequence[Access]) -> tuple[Stat
     near = [m for m in (first.decision.statements if first.decision else []) if m.near_miss]
     if near and first.key_side_missing:
         why += f" (closest: {near[0].name}: {near[0].near_miss})"
-    return status, f"{names} {'is' if len(failing) == 1 else 'are'} not allowed: {why}", detail
+    return status, f"{who} may not call {names}: {why}", detail
 
 
 def _details(*said: str) -> str:
@@ -382,7 +384,7 @@ def service_access(facts: Facts) -> Check:
         )
         for action in SERVICE_ACTIONS
     ]
-    status, reason, said = _summarise(SERVICE_ACTIONS, verdicts)
+    status, reason, said = _summarise(SERVICE_PRINCIPAL, SERVICE_ACTIONS, verdicts)
     if policy.parsed is None:
         status, reason = "unknown", policy.why
     cause = next(filter(None, (_context_key_cause(v, list(encryption)) for v in verdicts)), None)
@@ -436,7 +438,7 @@ def _principal_check(
         )
         for action in actions
     ]
-    status, reason, summary = _summarise(actions, verdicts)
+    status, reason, summary = _summarise(principal.caller_arn, actions, verdicts)
     if status == "unknown" and policy.why:
         reason = f"{reason} ({policy.why})"
     found: list[fixes.Fix] = []

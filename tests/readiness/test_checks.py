@@ -307,10 +307,9 @@ def test_a_principal_check_says_what_is_missing_in_one_sentence_and_keeps_the_en
     found.role_policies = IdentityPolicies((s3_only,), "read")
     shown = report(found)
     role = shown.check("role_access")
-    assert (
-        role.reason
-        == "kms:GenerateDataKey, kms:Decrypt are not allowed: no identity policy allows it"
+    assert role.reason == (
+        f"{ROLE} may not call kms:GenerateDataKey, kms:Decrypt: no identity policy allows it"
     )
     assert "closest" in role.detail and ";" not in role.reason
     caller = shown.check("caller_access")
-    assert caller.reason.endswith("are not allowed: no identity policy allows it")
+    assert caller.reason.startswith(f"{USER} may not call kms:DescribeKey")
