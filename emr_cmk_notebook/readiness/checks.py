@@ -7,12 +7,12 @@ Nothing here calls AWS; ``gather`` did. A check never passes on something it cou
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.policy import Decision, InvalidPolicy, Policy, Request, evaluate
+from emr_cmk_notebook.core.policy import InvalidPolicy, Policy
 from emr_cmk_notebook.readiness import fixes
 from emr_cmk_notebook.readiness.access import Access, Status, decide
 from emr_cmk_notebook.readiness.calls import Unreadable
@@ -26,37 +26,22 @@ from emr_cmk_notebook.readiness.gather import (
     principal_context,
     service_context,
 )
-from emr_cmk_notebook.readiness.identity import IdentityPolicies, Principal, document
+from emr_cmk_notebook.readiness.identity import IdentityPolicies, Principal
+from emr_cmk_notebook.readiness.permissions import (
+    caller_pass_role,
+    caller_transport,
+    role_document,
+    role_trust,
+)
+from emr_cmk_notebook.readiness.verdict import (
+    Check,
+    principal_policy_fix,
+    unidentified,
+    waiting,
+)
 
 _RANK = {"fail": 3, "unknown": 2, "warn": 1, "pass": 0}
 _CONTEXT_PREFIX = "kms:encryptioncontext:"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One requirement: its verdict, why, how to check by hand, and the fixes for a fail."""
-
-    id: str
-    title: str
-    status: Status
-    reason: str
-    how_to_check: str = ""
-    fixes: tuple[fixes.Fix, ...] = ()
-    source: str = "api"  # "api", "static", or what was simulated and what was static
-    detail: str = ""  # what AWS said, word for word, when a call failed
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "status": self.status,
-            "reason": self.reason,
-            "how_to_check": self.how_to_check,
-            "source": self.source,
-            "fixes": [fix.to_dict() for fix in self.fixes],
-            "detail": self.detail,
-        }
 
 
 @dataclass
@@ -122,10 +107,6 @@ def _key_waits_on(facts: Facts, *, policy: bool) -> str | None:
     return None
 
 
-def _waiting(check_id: str, title: str, on: str) -> Check:
-    return Check(check_id, title, "unknown", f"waits on: {on}")
-
-
 def key_found(facts: Facts) -> Check:
     title = "Key resolves and is visible"
     key = facts.key
@@ -150,7 +131,7 @@ def key_manager(facts: Facts) -> Check:
     title = "Key is a customer managed key"
     on = _key_waits_on(facts, policy=False)
     if on:
-        return _waiting("key_manager", title, on)
+        return waiting("key_manager", title, on)
     if aws_managed(facts):
         reason = (
             f"{facts.inputs.key} is an AWS managed key, which cannot encrypt EMR Serverless disks "
@@ -179,7 +160,7 @@ def key_state(facts: Facts) -> Check:
     title = "Key is enabled"
     on = _key_waits_on(facts, policy=False)
     if on or isinstance(facts.key, Unreadable):
-        return _waiting("key_state", title, on or "")
+        return waiting("key_state", title, on or "")
     state, arn = facts.key.get("KeyState", "Enabled"), facts.key["Arn"]
     if state == "Enabled":
         return Check("key_state", title, "pass", "the key is Enabled")
@@ -192,7 +173,7 @@ def key_spec(facts: Facts) -> Check:
     title = "Key is a symmetric encryption key"
     on = _key_waits_on(facts, policy=False)
     if on or isinstance(facts.key, Unreadable):
-        return _waiting("key_spec", title, on or "")
+        return waiting("key_spec", title, on or "")
     spec = facts.key.get("KeySpec", "SYMMETRIC_DEFAULT")
     usage = facts.key.get("KeyUsage", "ENCRYPT_DECRYPT")
     if (spec, usage) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"):
@@ -223,7 +204,7 @@ def key_region(facts: Facts) -> Check:
     title = "Key is in the application's region"
     on = _key_waits_on(facts, policy=False)
     if on or isinstance(facts.key, Unreadable):
-        return _waiting("key_region", title, on or "")
+        return waiting("key_region", title, on or "")
     key_at, app_at = facts.key["Arn"].split(":")[3], facts.app_region
     if key_at == app_at:
         kind = " (a multi-Region key)" if facts.key.get("MultiRegion") else ""
@@ -240,74 +221,13 @@ def role_found(facts: Facts) -> Check:
     title = "Execution role exists"
     policies, simulated = facts.role_policies, facts.role_simulation
     role = facts.inputs.role_arn
-    if policies.exists or isinstance(simulated, dict) or _role_document(facts) is not None:
+    if policies.exists or isinstance(simulated, dict) or role_document(facts) is not None:
         return Check("role_found", title, "pass", f"{role} exists")
     reason = f"{role} was not found in its account's IAM"
     if policies.exists is None:
         reason = f"whether {role} exists could not be read"
     how = f"run `aws iam get-role --role-name {role.rsplit('/', 1)[-1]}`"
     return Check("role_found", title, "unknown", reason, how, detail=policies.how)
-
-
-def _role_document(facts: Facts) -> dict[str, Any] | None:
-    """The execution role as iam:GetRole answered, when it is the role asked about."""
-    role = facts.role
-    if isinstance(role, Unreadable) or role.get("Arn") != facts.inputs.role_arn:
-        return None
-    return role
-
-
-def _trust_policy(document: Mapping[str, Any], role_arn: str) -> Policy:
-    """A trust policy as a resource policy: its statements apply to the role itself."""
-    raw = document.get("Statement", [])
-    statements = [raw] if isinstance(raw, Mapping) else list(raw)
-    resource = ("Resource", "NotResource")
-    scoped = [
-        s if any(k in s for k in resource) else {**s, "Resource": role_arn} for s in statements
-    ]
-    return Policy.parse({**document, "Statement": scoped})
-
-
-def role_trust(facts: Facts) -> Check:
-    check_id, title = "role_trust", "EMR Serverless may assume the execution role"
-    role_arn = facts.inputs.role_arn
-    name, account = role_arn.rsplit("/", 1)[-1], role_arn.split(":")[4]
-    how = f"run `aws iam get-role --role-name {name} --query Role.AssumeRolePolicyDocument`"
-    got, role = facts.role, _role_document(facts)
-    caller = facts.caller_principal
-    if role is None and (caller is None or caller.account != account):
-        reason = f"the role is in account {account}, whose IAM cannot be read from here"
-        return Check(check_id, title, "unknown", reason, how)
-    if isinstance(got, Unreadable):
-        if got.missing:
-            return _waiting(check_id, title, "execution role exists")
-        reason = f"the role's trust policy could not be read ({got.brief})"
-        return Check(check_id, title, "unknown", reason, how, detail=str(got))
-    if role is None:  # GetRole answered for another role of the same name
-        reason = f"the role's trust policy could not be read from account {account}"
-        return Check(check_id, title, "unknown", reason, how)
-    trust = document(role.get("AssumeRolePolicyDocument") or {"Statement": []})
-    context = {"aws:SourceAccount": facts.app_account, "aws:SourceArn": facts.app_arn}
-    request = Request(SERVICE_PRINCIPAL, "sts:AssumeRole", role_arn, context)
-    try:
-        decision = evaluate(request, _trust_policy(trust, role_arn))
-    except InvalidPolicy as exc:
-        reason = "the role's trust policy cannot be evaluated"
-        return Check(check_id, title, "unknown", reason, how, detail=str(exc))
-    detail = decision.reason.replace("key_policy", "trust policy")
-    if decision.allowed:
-        return Check(
-            check_id, title, "pass", f"its trust policy lets {SERVICE_PRINCIPAL} assume it"
-        )
-    if decision.decision == "explicit_deny":
-        reason = f"its trust policy explicitly denies {SERVICE_PRINCIPAL}: remove that statement"
-        return Check(check_id, title, "fail", reason, how, detail=detail)
-    reason = (
-        f"its trust policy does not let {SERVICE_PRINCIPAL} assume it for application "
-        f"{facts.inputs.application_id}"
-    )
-    found = (fixes.trust_fix(name, account, trust),)
-    return Check(check_id, title, "fail", reason, how, found, "static (trust policy)", detail)
 
 
 def _context_key_cause(access: Access, sent: Sequence[str]) -> str | None:
@@ -365,7 +285,7 @@ def service_access(facts: Facts) -> Check:
     check_id, title = "service_access", "Key policy lets EMR Serverless use the key"
     on = _key_waits_on(facts, policy=True)
     if on or facts.key_arn is None:
-        return _waiting(check_id, title, on or "")
+        return waiting(check_id, title, on or "")
     policy = _key_policy(facts)
     context = service_context(facts.inputs, facts.app_arn, facts.app_account)
     encryption = {**facts.inputs.context, "applicationId": facts.inputs.application_id}
@@ -415,9 +335,9 @@ def _principal_check(
 ) -> Check:
     on = _key_waits_on(facts, policy=True)
     if on or facts.key_arn is None:
-        return _waiting(check_id, title, on or "")
+        return waiting(check_id, title, on or "")
     if principal is None:
-        return _unidentified(check_id, title, facts)
+        return unidentified(check_id, title, facts)
     policy = _key_policy(facts)
     simulation = simulated if isinstance(simulated, dict) else {}
     identity = policies.documents if policies is not None else None
@@ -447,7 +367,7 @@ def _principal_check(
     key_missing = any(v.key_side_missing for v in verdicts)
     if identity_missing and principal.kind in ("user", "role"):
         statements = fixes.identity_statements(facts.key_arn, actions, via_region)
-        found.append(_identity_fix(principal, _key_policy_name(facts.key_arn), statements))
+        found.append(principal_policy_fix(principal, _key_policy_name(facts.key_arn), statements))
     # In the key's own account a key policy naming the principal needs no identity policy,
     # so the key owner can fix it alone (this is what --apply writes).
     alternative = identity_missing and same_account and policy.parsed is not None
@@ -468,25 +388,9 @@ def _principal_check(
     return Check(check_id, title, status, reason, policy.how, tuple(found), source, detail)
 
 
-def _unidentified(check_id: str, title: str, facts: Facts) -> Check:
-    caller = facts.caller
-    detail = str(caller) if isinstance(caller, Unreadable) else ""
-    reason = "the caller could not be identified (sts:GetCallerIdentity failed)"
-    return Check(check_id, title, "unknown", reason, detail=detail)
-
-
 def _key_policy_name(key: str) -> str:
     tail = key.rsplit("/", 1)[-1] if _KEY_ARN.fullmatch(key) else "disk-key"
     return f"emr-cmk-{tail}"
-
-
-def _identity_fix(
-    principal: Principal, policy_name: str, statements: Sequence[Mapping[str, Any]], note: str = ""
-) -> fixes.Fix:
-    kind: fixes.FixKind = "role_policy" if principal.kind == "role" else "user_policy"
-    return fixes.identity_fix(
-        kind, principal.name, principal.account, policy_name, statements, note
-    )
 
 
 def _refused_key(facts: Facts, principal: Principal) -> tuple[str, str | None]:
@@ -523,7 +427,7 @@ def _caller_refused(facts: Facts, check_id: str, title: str) -> Check:
     asked = facts.inputs.key
     how = f"run `aws kms describe-key --key-id {asked} --region {facts.inputs.region}`"
     if principal is None:
-        return _unidentified(check_id, title, facts)
+        return unidentified(check_id, title, facts)
     resource, alias = _refused_key(facts, principal)
     shown = resource if alias is None and "*" not in resource else asked
     reason = (
@@ -534,7 +438,7 @@ def _caller_refused(facts: Facts, check_id: str, title: str) -> Check:
     region = facts.app_region
     if principal.kind in ("user", "role"):
         statements = fixes.identity_statements(resource, CALLER_ACTIONS, region, alias)
-        found.append(_identity_fix(principal, _key_policy_name(resource), statements))
+        found.append(principal_policy_fix(principal, _key_policy_name(resource), statements))
     if principal.kind != "other":
         key_id = resource if alias is None and "*" not in resource else asked
         key_region = key_id.split(":")[3] if key_id.startswith("arn:") else facts.inputs.region
@@ -581,141 +485,12 @@ def role_access(facts: Facts) -> Check:
 
 # What each transport's start needs of the caller: (action, resource under the application).
 # GetSession, GetSessionEndpoint and TerminateSession act on a session of the application.
-TRANSPORT_ACTIONS = {
-    "livy": (("emr-serverless:AccessLivyEndpoints", ""),),
-    "connect": (
-        ("emr-serverless:StartSession", ""),
-        ("emr-serverless:GetSession", "/sessions/*"),
-        ("emr-serverless:GetSessionEndpoint", "/sessions/*"),
-        ("emr-serverless:TerminateSession", "/sessions/*"),
-    ),
-    "job": (("emr-serverless:StartJobRun", ""),),
-}
-
-
-def _identity_decision(
-    principal: Principal,
-    documents: Sequence[Mapping[str, Any]],
-    action: str,
-    resource: str,
-    context: Mapping[str, Any],
-) -> Decision:
-    """The caller's identity policies alone on a same-account resource with no resource policy."""
-    account = resource.split(":")[4]
-    lets_iam_decide = {
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "*",
-                "Resource": "*",
-            }
-        ]
-    }
-    keys = {"aws:PrincipalArn": principal.arn, **context}
-    return evaluate(
-        Request(principal.caller_arn, action, resource, keys), lets_iam_decide, documents
-    )
-
-
-def _caller_may(
-    facts: Facts,
-    check_id: str,
-    title: str,
-    wants: Sequence[tuple[str, str, Mapping[str, Any]]],
-    statement: Mapping[str, Any],
-    policy_name: str,
-) -> Check:
-    """Whether the caller's identity policies allow every (action, resource, context) wanted."""
-    principal = facts.caller_principal
-    actions = [action for action, _, _ in wants]
-    if principal is None:
-        return _unidentified(check_id, title, facts)
-    if principal.kind == "root":
-        return Check(check_id, title, "pass", f"the account root may call {', '.join(actions)}")
-    how = (
-        f"run `aws iam simulate-principal-policy --policy-source-arn {principal.arn} "
-        f"--action-names {' '.join(actions)}`"
-    )
-    policies = facts.caller_policies
-    if principal.kind == "other" or policies is None or policies.documents is None:
-        reason = f"the caller's identity policies could not be read, so {actions[0]} is not checked"
-        detail = policies.how if policies is not None else ""
-        return Check(check_id, title, "unknown", reason, how, detail=detail)
-    missing, denied, said = [], [], []
-    for action, resource, context in wants:
-        try:
-            decision = _identity_decision(principal, policies.documents, action, resource, context)
-        except InvalidPolicy as exc:
-            reason = "an identity policy of the caller cannot be evaluated"
-            return Check(check_id, title, "unknown", reason, how, detail=str(exc))
-        if decision.decision == "explicit_deny":
-            denied.append(action)
-            said.append(decision.reason)
-        elif not decision.allowed:
-            missing.append(action)
-            said.append(decision.reason.replace("key_policy Statement[0]: ", ""))
-    source = "identity policies: static"
-    if denied:
-        reason = f"an identity policy of {principal.arn} explicitly denies {', '.join(denied)}"
-        return Check(check_id, title, "fail", reason, how, (), source, "; ".join(said))
-    if missing:
-        reason = f"no identity policy of {principal.arn} allows {', '.join(missing)}"
-        fix = _identity_fix(principal, policy_name, [statement])
-        return Check(check_id, title, "fail", reason, how, (fix,), source, "; ".join(said))
-    return Check(
-        check_id, title, "pass", f"identity policies allow {', '.join(actions)}", "", (), source
-    )
-
-
-def caller_pass_role(facts: Facts) -> Check:
-    check_id, title = "caller_pass_role", "Caller may pass the execution role to EMR Serverless"
-    role = facts.inputs.role_arn
-    principal = facts.caller_principal
-    if principal is not None and principal.account != role.split(":")[4]:
-        reason = (
-            f"the role is in account {role.split(':')[4]} and the caller in {principal.account}: "
-            "a caller can pass only its own account's roles, so use a role in that account"
-        )
-        return Check(check_id, title, "fail", reason)
-    statement = {
-        "Sid": "EmrCmkPassRole",
-        "Effect": "Allow",
-        "Action": "iam:PassRole",
-        "Resource": role,
-        "Condition": {"StringEquals": {"iam:PassedToService": SERVICE_PRINCIPAL}},
-    }
-    wants = [("iam:PassRole", role, {"iam:PassedToService": SERVICE_PRINCIPAL})]
-    name = "emr-cmk-pass-" + role.rsplit("/", 1)[-1]
-    return _caller_may(facts, check_id, title, wants, statement, name)
-
-
-def caller_transport(facts: Facts) -> Check:
-    transport = facts.inputs.transport
-    check_id = "caller_transport"
-    title = {
-        "livy": "Caller may use the application's Livy endpoint",
-        "connect": "Caller may start and reach Spark Connect sessions",
-        "job": "Caller may start job runs",
-    }[transport]
-    app_arn = facts.app_arn
-    wants = [(action, app_arn + tail, {}) for action, tail in TRANSPORT_ACTIONS[transport]]
-    statement = {
-        "Sid": "EmrCmk" + transport.capitalize(),
-        "Effect": "Allow",
-        "Action": [action for action, _, _ in wants],
-        "Resource": [app_arn, f"{app_arn}/*"],
-    }
-    name = f"emr-cmk-{transport}-{facts.inputs.application_id}"
-    return _caller_may(facts, check_id, title, wants, statement, name)
-
-
 def grants(facts: Facts) -> Check:
     title = "Grants on the key are counted"
     found = facts.grants
     on = _key_waits_on(facts, policy=True)
     if on or found is None:
-        return _waiting("grants", title, on or "")
+        return waiting("grants", title, on or "")
     if isinstance(found, Unreadable):
         reason = (
             f"grants could not be listed ({found.brief}), so access only a grant gives is not seen"
