@@ -21,6 +21,7 @@ import pandas as pd
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.readiness.report import folded
 from emr_cmk_notebook.sessions.evidence import SessionEvidence, verify_session
 from emr_cmk_notebook.sessions.results import SessionInfo
 from emr_cmk_notebook.usage.frame import iso_time
@@ -33,6 +34,10 @@ _STYLE = (
     "th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}"
     "th{background:#f6f8fa}code{font-size:90%}"
 )
+# Tables fit the page: fixed columns whose cells wrap anywhere (ARNs have no spaces), so an
+# auditor sees every value whole. Inline, so the styles hold in a notebook as well.
+_TABLE = 'style="table-layout:fixed;width:100%;border-collapse:collapse"'
+_CELL = 'style="overflow-wrap:anywhere;word-break:break-word;vertical-align:top;text-align:left"'
 # Starting a session takes a moment; usage is read from a little before the first start.
 _USAGE_MARGIN = pd.Timedelta(minutes=5)
 
@@ -143,7 +148,7 @@ class ComplianceReport:
             f"<h1>{esc(self.title)}</h1>",
             f"<p>Made {esc(self.created_at)}. Identifiers only: no credential or token.</p>",
             "<h2>Sessions</h2>",
-            pd.DataFrame(self.session_rows()).to_html(index=False),
+            _table(self.session_rows()),
             "<h2>Readiness at start time</h2>",
         ]
         if not self.readiness:
@@ -153,8 +158,7 @@ class ComplianceReport:
                 f"<h3>{esc(check.key_arn or check.key)} on {esc(check.application_id)}: "
                 f"{esc(check.verdict)}</h3>"
             )
-            frame = check.to_frame()[["title", "status", "reason"]]
-            parts.append(frame.to_html(index=False))
+            parts.append(_readiness_table(check))
         parts.append("<h2>Key usage from CloudTrail</h2>")
         for usage in self.usage:
             parts.append(f"<h3>{esc(usage.headline())}</h3>")
@@ -199,3 +203,29 @@ def _kernel_session(info: SessionInfo) -> KernelSession:
 
 def _pairs(context: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in context.items()) or "(none)"
+
+
+def _table(rows: list[dict[str, str]]) -> str:
+    """An HTML table that fits the page, one column per key of the first row."""
+    if not rows:
+        return "<p>(none)</p>"
+    head = "".join(f"<th {_CELL}>{html.escape(name)}</th>" for name in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td {_CELL}>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
+        for row in rows
+    )
+    return f"<table {_TABLE}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _readiness_table(check: Any) -> str:
+    """A readiness report's checks: one-line reasons, what AWS said folded under them."""
+    esc = html.escape
+    rows = []
+    for item in check.checks:
+        said = folded("What AWS said", item.detail) if item.detail else ""
+        rows.append(
+            f"<tr><td {_CELL}>{esc(item.title)}</td><td {_CELL}>{esc(item.status)}</td>"
+            f"<td {_CELL}>{esc(item.reason)}{said}</td></tr>"
+        )
+    head = "".join(f"<th {_CELL}>{name}</th>" for name in ("check", "status", "reason"))
+    return f"<table {_TABLE}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

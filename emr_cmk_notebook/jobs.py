@@ -221,7 +221,7 @@ def submit(
         if check:
             from emr_cmk_notebook.readiness import require_ready
 
-            require_ready(resolved, application_id, role_arn, target=target)
+            require_ready(resolved, application_id, role_arn, target=target, transport="job")
         else:
             warn_skipped_check(resolved.key_arn, "job run fails")
         overrides["diskEncryptionConfiguration"] = resolved.to_api()

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="K=V",
         help="an encryption context pair; repeat for several",
     )
+    run.add_argument(
+        "--transport",
+        choices=["livy", "connect", "job"],
+        default="livy",
+        help="what you will start: a Livy session (default), a Spark Connect session or a job",
+    )
     run.add_argument("--region")
     run.add_argument("--profile")
     run.add_argument("--json", action="store_true", help="print one JSON document")
@@ -41,17 +47,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_key_check(args: argparse.Namespace) -> int:
     """Check, optionally apply the key-policy fixes and check again; exit 0 only when ready."""
-    from emr_cmk_notebook.readiness import apply_fix, check_readiness
+    from emr_cmk_notebook.readiness import ReadinessReport, apply_fix, check_readiness
 
     target = AwsTarget(profile=args.profile, region=args.region)
-    report = check_readiness(args.key, args.application_id, args.role, args.context, target=target)
+
+    def check() -> ReadinessReport:
+        return check_readiness(
+            args.key,
+            args.application_id,
+            args.role,
+            args.context,
+            target=target,
+            transport=args.transport,
+        )
+
+    report = check()
     applied = None
     first = report
     if args.apply and not report.ready and any(f.kind == "key_policy" for f in report.fixes):
         applied = apply_fix(report, target=target)
-        report = check_readiness(
-            args.key, args.application_id, args.role, args.context, target=target
-        )
+        report = check()
     if args.json:
         document = report.to_dict()
         if applied is not None:

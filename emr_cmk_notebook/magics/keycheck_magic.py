@@ -12,6 +12,11 @@ PARSER.add_argument("--application-id", help="default: EmrCmk.default_applicatio
 PARSER.add_argument("--role", help="execution role ARN (default: EmrCmk.default_role)")
 add_context(PARSER)
 PARSER.add_argument(
+    "--transport",
+    choices=["livy", "connect", "job"],
+    help="what you will start (default: EmrCmk.default_transport)",
+)
+PARSER.add_argument(
     "--apply",
     action="store_true",
     help="merge the key-policy fix into the key policy (shows a diff), then check again",
@@ -34,9 +39,10 @@ def run(magics: Any, line: str) -> Any:
         )
     context = args.context if args.context is not None else list(magics.default_context)
     target = magics.target()
-    report = check_readiness(key, app_id, role, context, target=target)
+    transport = args.transport or magics.default_transport
+    report = check_readiness(key, app_id, role, context, target=target, transport=transport)
     if not args.apply or report.ready:
         return report
     applied = apply_fix(report, target=target)
     print(applied)
-    return check_readiness(key, app_id, role, context, target=target)
+    return check_readiness(key, app_id, role, context, target=target, transport=transport)

@@ -18,7 +18,7 @@ from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.readiness.checks import Check, run_checks
 from emr_cmk_notebook.readiness.fixes import AppliedFix, Fix, apply_fix
-from emr_cmk_notebook.readiness.gather import Inputs, gather
+from emr_cmk_notebook.readiness.gather import TRANSPORTS, Inputs, gather
 from emr_cmk_notebook.readiness.report import ReadinessReport
 
 __all__ = [
@@ -52,15 +52,22 @@ class NotReady(UserError):
 
 
 def require_ready(
-    encryption: DiskEncryption, application_id: str, role_arn: str, *, target: AwsTarget
+    encryption: DiskEncryption,
+    application_id: str,
+    role_arn: str,
+    *,
+    target: AwsTarget,
+    transport: str,
 ) -> ReadinessReport:
-    """The gate in front of sessions and job runs: the report, or ``NotReady`` when it fails."""
+    """The gate in front of sessions and job runs (``transport`` livy, connect or job): the
+    report, or ``NotReady`` when it fails."""
     report = check_readiness(
         encryption.key_arn,
         application_id,
         role_arn,
         dict(encryption.context),
         target=target,
+        transport=transport,
     )
     if not report.ready:
         raise NotReady(report)
@@ -94,9 +101,16 @@ def check_readiness(
     context: Mapping[str, str] | Iterable[str] | str | None = None,
     *,
     target: AwsTarget | None = None,
+    transport: str = "livy",
 ) -> ReadinessReport:
-    """Check every requirement for starting encrypted work; bad input raises ``UserError``."""
+    """Check every requirement for starting encrypted work over ``transport`` (``livy``,
+    ``connect`` or ``job``); bad input raises ``UserError``."""
     encryption = DiskEncryption.from_parts(key, context)
+    if transport not in TRANSPORTS:
+        raise UserError(
+            f"--transport {quoted(str(transport))} is not one of {', '.join(TRANSPORTS)}",
+            field="transport",
+        )
     if not isinstance(application_id, str) or not _APPLICATION_ID.fullmatch(application_id):
         raise UserError(
             f"--application-id {quoted(application_id)} is not an EMR Serverless application id "
@@ -110,6 +124,7 @@ def check_readiness(
         role_arn=_role(role_arn),
         context=dict(encryption.context),
         region=target.resolved_region(),
+        transport=transport,
     )
     started = time.perf_counter()
     facts = gather(inputs, target)
@@ -122,6 +137,7 @@ def check_readiness(
         role_arn=role_arn,
         caller_arn=caller.caller_arn if caller else None,
         region=inputs.region,
+        transport=transport,
         checks=checks,
         elapsed_s=time.perf_counter() - started,
         target=target,

@@ -36,6 +36,15 @@ class Unreadable:
         """True when AWS says the thing does not exist."""
         return "NotFound" in self.code or self.code == "NoSuchEntity"
 
+    @property
+    def brief(self) -> str:
+        """A few words for a reason: ``kms:DescribeKey was refused``; the rest goes in detail."""
+        if self.denied:
+            return f"{self.operation} was refused"
+        if self.missing:
+            return f"{self.operation} found nothing"
+        return f"{self.operation} failed ({self.code})"
+
     def __str__(self) -> str:
         return f"{self.operation} failed: {self.code}: {self.message}"
 

@@ -22,25 +22,34 @@ from emr_cmk_notebook.readiness.calls import Unreadable, attempt, client
 if TYPE_CHECKING:
     from emr_cmk_notebook.readiness.report import ReadinessReport
 
-FixKind = Literal["key_policy", "role_policy", "user_policy"]
+FixKind = Literal["key_policy", "role_policy", "user_policy", "trust_policy"]
+VIA_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
 @dataclass(frozen=True)
 class Fix:
-    """One statement to add, where it goes, and the command that adds it."""
+    """Statements to add, where they go, who applies them, and the command that does it."""
 
     kind: FixKind
-    statement: Mapping[str, Any]
+    statements: tuple[Mapping[str, Any], ...]
     command: str
     note: str = ""
     target: str = ""  # key ARN, role name or user name
+    who: str = ""  # who may apply it, e.g. "the key owner (account 444455556666)"
+
+    @property
+    def statement(self) -> Mapping[str, Any]:
+        """The first statement (most fixes have one)."""
+        return self.statements[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form."""
+        """Plain JSON-ready form (``statement`` is the first of ``statements``)."""
         return {
             "kind": self.kind,
             "target": self.target,
+            "who": self.who,
             "statement": dict(self.statement),
+            "statements": [dict(s) for s in self.statements],
             "command": self.command,
             "note": self.note,
         }
@@ -48,6 +57,24 @@ class Fix:
 
 def _sid(prefix: str, suffix: str) -> str:
     return prefix + "".join(c for c in suffix if c.isalnum())
+
+
+def via_service(region: str) -> dict[str, Any]:
+    """The condition AWS's example puts on a caller's GenerateDataKey and Decrypt."""
+    return {"StringEquals": {"kms:ViaService": f"emr-serverless.{region}.amazonaws.com"}}
+
+
+def _split(actions: Sequence[str], via_region: str | None) -> list[tuple[list[str], bool]]:
+    """Group actions into (actions, conditioned on kms:ViaService?).
+
+    kms:DescribeKey is never conditioned: AWS's example grants it plainly, and our own checks call
+    DescribeKey directly, so a conditioned grant would lock the caller out of the check.
+    """
+    if not via_region:
+        return [(list(actions), False)]
+    plain = [a for a in actions if a not in VIA_ACTIONS]
+    via = [a for a in actions if a in VIA_ACTIONS]
+    return [(group, conditioned) for group, conditioned in ((plain, False), (via, True)) if group]
 
 
 def service_statement(app_arn: str, account: str, app_id: str) -> dict[str, Any]:
@@ -68,37 +95,53 @@ def service_statement(app_arn: str, account: str, app_id: str) -> dict[str, Any]
     }
 
 
-def principal_key_statement(
+def principal_key_statements(
     principal_arn: str, actions: Sequence[str], via_region: str | None
-) -> dict[str, Any]:
-    """A key policy statement naming one user or role (``kms:ViaService`` for callers)."""
-    statement: dict[str, Any] = {
-        "Sid": _sid("EmrCmk", principal_arn.rsplit("/", 1)[-1]),
-        "Effect": "Allow",
-        "Principal": {"AWS": principal_arn},
-        "Action": list(actions),
-        "Resource": "*",
-    }
-    if via_region:
-        service = f"emr-serverless.{via_region}.amazonaws.com"
-        statement["Condition"] = {"StringEquals": {"kms:ViaService": service}}
-    return statement
+) -> list[dict[str, Any]]:
+    """Key policy statements naming one user or role (``kms:ViaService`` for callers)."""
+    name = principal_arn.rsplit("/", 1)[-1]
+    found = []
+    for group, conditioned in _split(actions, via_region):
+        prefix = "EmrCmkVia" if conditioned and len(actions) > len(group) else "EmrCmk"
+        statement: dict[str, Any] = {
+            "Sid": _sid(prefix, name),
+            "Effect": "Allow",
+            "Principal": {"AWS": principal_arn},
+            "Action": group,
+            "Resource": "*",
+        }
+        if conditioned and via_region:
+            statement["Condition"] = via_service(via_region)
+        found.append(statement)
+    return found
 
 
-def identity_statement(
-    key_arn: str, actions: Sequence[str], via_region: str | None
-) -> dict[str, Any]:
-    """An identity policy statement allowing ``actions`` on one key."""
-    statement: dict[str, Any] = {
-        "Sid": "EmrCmkDiskKey",
-        "Effect": "Allow",
-        "Action": list(actions),
-        "Resource": key_arn,
-    }
-    if via_region:
-        service = f"emr-serverless.{via_region}.amazonaws.com"
-        statement["Condition"] = {"StringEquals": {"kms:ViaService": service}}
-    return statement
+def identity_statements(
+    key_resource: str, actions: Sequence[str], via_region: str | None, alias: str | None = None
+) -> list[dict[str, Any]]:
+    """Identity policy statements allowing ``actions`` on one key.
+
+    ``alias`` (with a ``key/*`` resource) is for a key whose ARN could not be read: the statement
+    then holds for the key that alias names (``kms:ResourceAliases``).
+    """
+    found = []
+    for group, conditioned in _split(actions, via_region):
+        sid = "EmrCmkDiskKeyVia" if conditioned and len(actions) > len(group) else "EmrCmkDiskKey"
+        statement: dict[str, Any] = {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": group,
+            "Resource": key_resource,
+        }
+        condition: dict[str, Any] = {}
+        if conditioned and via_region:
+            condition.update(via_service(via_region))
+        if alias:
+            condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": alias}
+        if condition:
+            statement["Condition"] = condition
+        found.append(statement)
+    return found
 
 
 def _document(statements: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -121,13 +164,28 @@ def merge(policy: Mapping[str, Any], statements: Iterable[Mapping[str, Any]]) ->
     return merged
 
 
+def key_owner(key: str) -> str:
+    """Who may change a key policy, in a user's words (``key`` an ARN, or an alias)."""
+    fields = key.split(":")
+    return f"the key owner (account {fields[4]})" if len(fields) > 4 else "the key owner"
+
+
+def iam_admin(account: str) -> str:
+    """Who may change an identity policy or a role's trust policy."""
+    return f"an IAM administrator of account {account}"
+
+
 def key_policy_fix(
-    key_arn: str, region: str, statement: Mapping[str, Any], current: str | None, note: str = ""
+    key_arn: str,
+    region: str,
+    statements: Sequence[Mapping[str, Any]],
+    current: str | None,
+    note: str = "",
 ) -> Fix:
     """A key-policy fix; the command carries the merged policy when the current one is known."""
     put = f"aws kms put-key-policy --region {region} --key-id {key_arn} --policy-name default"
     if current is not None:
-        merged = json.dumps(merge(json.loads(current), [statement]), separators=(",", ":"))
+        merged = json.dumps(merge(json.loads(current), statements), separators=(",", ":"))
         command = f"{put} --policy {shlex.quote(merged)}"
     else:
         command = (
@@ -136,19 +194,43 @@ def key_policy_fix(
             "# the key owner adds the statement to key-policy.json, then:\n"
             f"{put} --policy file://key-policy.json"
         )
-    return Fix("key_policy", dict(statement), command, note, key_arn)
+    statements = tuple(dict(s) for s in statements)
+    return Fix("key_policy", statements, command, note, key_arn, key_owner(key_arn))
 
 
-def identity_fix(kind: FixKind, name: str, key_arn: str, statement: Mapping[str, Any]) -> Fix:
+def identity_fix(
+    kind: FixKind,
+    name: str,
+    account: str,
+    policy_name: str,
+    statements: Sequence[Mapping[str, Any]],
+    note: str = "",
+) -> Fix:
     """An inline identity policy for a role or user, and the ``aws iam put-*-policy`` command."""
-    who = "role" if kind == "role_policy" else "user"
-    document = json.dumps(_document([statement]), separators=(",", ":"))
-    policy_name = "emr-cmk-" + key_arn.rsplit("/", 1)[-1]
+    noun = "role" if kind == "role_policy" else "user"
+    document = json.dumps(_document(statements), separators=(",", ":"))
     command = (
-        f"aws iam put-{who}-policy --{who}-name {shlex.quote(name)} "
-        f"--policy-name {policy_name} --policy-document {shlex.quote(document)}"
+        f"aws iam put-{noun}-policy --{noun}-name {shlex.quote(name)} "
+        f"--policy-name {shlex.quote(policy_name)} --policy-document {shlex.quote(document)}"
     )
-    return Fix(kind, dict(statement), command, target=name)
+    statements = tuple(dict(s) for s in statements)
+    return Fix(kind, statements, command, note, name, iam_admin(account))
+
+
+def trust_fix(role_name: str, account: str, current: Mapping[str, Any] | None) -> Fix:
+    """Let EMR Serverless assume the role: the trust statement and ``update-assume-role-policy``."""
+    statement = {
+        "Sid": "EmrServerlessAssumeRole",
+        "Effect": "Allow",
+        "Principal": {"Service": "emr-serverless.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    document = merge(current, [statement]) if current else _document([statement])
+    command = (
+        f"aws iam update-assume-role-policy --role-name {shlex.quote(role_name)} "
+        f"--policy-document {shlex.quote(json.dumps(document, separators=(',', ':')))}"
+    )
+    return Fix("trust_policy", (statement,), command, "", role_name, iam_admin(account))
 
 
 def root_allowed(policy: Mapping[str, Any], key_arn: str) -> bool:
@@ -186,7 +268,7 @@ def apply_fix(
     report: ReadinessReport, *, target: AwsTarget | None = None, dry_run: bool = False
 ) -> AppliedFix:
     """Merge the report's key-policy fixes into the key policy and write it (unless ``dry_run``)."""
-    statements = [fix.statement for fix in report.fixes if fix.kind == "key_policy"]
+    statements = [s for fix in report.fixes if fix.kind == "key_policy" for s in fix.statements]
     key_arn = report.key_arn
     if not statements or key_arn is None:
         raise UserError("nothing to apply: the report has no key policy fix")

@@ -1,8 +1,9 @@
 """Everything readiness reads from AWS, fetched concurrently in two rounds.
 
-Round one needs only the input: the caller (STS), the key (DescribeKey), the application, and the
-account's IAM. Round two needs the key ARN or the caller: the key policy, the grants and the
-identity-policy simulations. Each task starts as soon as what it needs has arrived.
+Round one needs only the input: the caller (STS), the key (DescribeKey), the application, the
+execution role (GetRole, for its trust policy) and the account's IAM. Round two needs the key ARN
+or the caller: the key policy, the grants and the identity-policy simulations.
+Each task starts as soon as what it needs has arrived.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SERVICE_PRINCIPAL = "emr-serverless.amazonaws.com"
 SERVICE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 CALLER_ACTIONS = ("kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
 ROLE_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+TRANSPORTS = ("livy", "connect", "job")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Inputs:
     role_arn: str
     context: Mapping[str, str]
     region: str
+    transport: str = "livy"  # one of TRANSPORTS: what the caller will start
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Facts:
     caller: dict[str, Any] | Unreadable
     key: dict[str, Any] | Unreadable
     application: dict[str, Any] | Unreadable
+    role: dict[str, Any] | Unreadable
     key_policy: str | Unreadable | None
     grants: list[dict[str, Any]] | Unreadable | None
     caller_policies: IdentityPolicies | None
@@ -175,6 +179,9 @@ def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
             "emr-serverless:GetApplication",
             lambda: emr.get_application(applicationId=inputs.application_id)["application"],
         )
+        got_role = calls.run(
+            attempt, "iam:GetRole", lambda: iam.get_role(RoleName=role.name)["Role"]
+        )
         details = calls.run(account_details, iam)
         found = {
             "key_policy": calls.run(key_policy, key),
@@ -189,5 +196,6 @@ def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
             caller=caller.result(),
             key=key.result(),
             application=app.result(),
+            role=got_role.result(),
             **{name: future.result() for name, future in found.items()},
         )

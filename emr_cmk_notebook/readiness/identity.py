@@ -65,7 +65,8 @@ class IdentityPolicies:
         return self.documents is not None
 
 
-def _doc(raw: Any) -> Document:
+def document(raw: Any) -> Document:
+    """A policy document as IAM returns it (URL-encoded JSON or already parsed)."""
     return json.loads(unquote(raw)) if isinstance(raw, str) else raw
 
 
@@ -97,7 +98,7 @@ def account_details(iam: Any) -> AccountDetails | Unreadable:
             for policy in page.get("Policies", []):
                 for version in policy.get("PolicyVersionList", []):
                     if version.get("IsDefaultVersion"):
-                        details.policies[policy["Arn"]] = _doc(version["Document"])
+                        details.policies[policy["Arn"]] = document(version["Document"])
         return details
 
     return attempt("iam:GetAccountAuthorizationDetails", read)
@@ -110,7 +111,7 @@ def _managed(iam: Any, arn: str, known: Mapping[str, Document]) -> Document | Un
     def read() -> Document:
         version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
         found = iam.get_policy_version(PolicyArn=arn, VersionId=version)
-        return _doc(found["PolicyVersion"]["Document"])
+        return document(found["PolicyVersion"]["Document"])
 
     return attempt("iam:GetPolicyVersion", read)
 
@@ -118,7 +119,7 @@ def _managed(iam: Any, arn: str, known: Mapping[str, Document]) -> Document | Un
 def _collect(
     iam: Any, inline: Sequence[Any], attached: Sequence[str], known: Mapping[str, Document]
 ) -> tuple[Document, ...] | Unreadable:
-    documents = [_doc(item) for item in inline]
+    documents = [document(item) for item in inline]
     for arn in attached:
         found = _managed(iam, arn, known)
         if isinstance(found, Unreadable):

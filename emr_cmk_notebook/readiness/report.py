@@ -28,6 +28,7 @@ class ReadinessReport:
     caller_arn: str | None
     region: str
     checks: list[Check]
+    transport: str = "livy"
     elapsed_s: float = 0.0
     target: AwsTarget | None = field(default=None, repr=False, compare=False)
 
@@ -80,12 +81,13 @@ class ReadinessReport:
             "role_arn": self.role_arn,
             "caller_arn": self.caller_arn,
             "region": self.region,
+            "transport": self.transport,
             "elapsed_s": round(self.elapsed_s, 3),
             "checks": [check.to_dict() for check in self.checks],
         }
 
     def to_frame(self) -> Any:
-        """One row per check: id, title, status, reason, source, how_to_check, fixes."""
+        """One row per check: id, title, status, reason, source, how_to_check, fixes, detail."""
         import pandas as pd
 
         rows = [
@@ -97,6 +99,7 @@ class ReadinessReport:
                 "source": c.source,
                 "how_to_check": c.how_to_check,
                 "fixes": len(c.fixes),
+                "detail": c.detail,
             }
             for c in self.checks
         ]
@@ -114,12 +117,12 @@ class ReadinessReport:
             lines.append(f"  [{c.status.upper():7}] {c.title}: {c.reason}")
             if c.status in ("fail", "unknown") and c.how_to_check:
                 lines.append(f"            how to check: {c.how_to_check}")
+            if c.detail:
+                lines.append(f"            AWS said: {' '.join(c.detail.split())}")
             for fix in c.fixes:
-                where = fix.kind.replace("_", " ")
-                note = f"; {fix.note}" if fix.note else ""
-                lines.append(f"            fix ({where}{note}), add this statement:")
-                statement = json.dumps(fix.statement, indent=2).splitlines()
-                lines.extend(f"              {line}" for line in statement)
+                lines.append(f"            fix: {_fix_title(fix)}; add:")
+                statements = json.dumps(list(fix.statements), indent=2).splitlines()
+                lines.extend(f"              {line}" for line in statements)
                 lines.append("            apply with:")
                 lines.extend(f"              {line}" for line in fix.command.splitlines())
         return "\n".join(lines)
@@ -139,12 +142,13 @@ class ReadinessReport:
             detail = esc(c.reason)
             if c.how_to_check and c.status in ("fail", "unknown"):
                 detail += f"<br><i>How to check:</i> {esc(c.how_to_check)}"
+            if c.detail:
+                detail += folded("What AWS said", c.detail)
             for fix in c.fixes:
-                statement = esc(json.dumps(fix.statement, indent=2))
+                statements = esc(json.dumps(list(fix.statements), indent=2))
                 detail += (
-                    f"<details><summary>Fix: add to the {esc(fix.kind.replace('_', ' '))}"
-                    f"{esc(' (' + fix.note + ')' if fix.note else '')}"
-                    f"</summary><pre>{statement}</pre><pre>{esc(fix.command)}</pre></details>"
+                    f"<details><summary>Fix: {esc(_fix_title(fix))}</summary>"
+                    f"<pre>{statements}</pre><pre>{esc(fix.command)}</pre></details>"
                 )
             rows.append(
                 f"<tr><td>{mark}</td><td>{esc(c.title)}</td>"
@@ -152,7 +156,34 @@ class ReadinessReport:
             )
         return (
             f'<div><p><b style="color:{colour}">{esc(self.verdict)}</b>: {esc(self.key)} on '
-            f"application {esc(self.application_id)} with role {esc(self.role_arn)}</p>"
+            f"application {esc(self.application_id)} with role {esc(self.role_arn)} "
+            f"({esc(self.transport)})</p>"
             "<table><thead><tr><th>status</th><th>check</th><th>reason</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>"
         )
+
+
+_PLACES = {
+    "key_policy": "the key policy",
+    "user_policy": "the user's identity policy",
+    "role_policy": "the role's identity policy",
+    "trust_policy": "the role's trust policy",
+}
+
+
+def _fix_title(fix: Fix) -> str:
+    """``add to the user's identity policy of alice, applied by ...`` in one line."""
+    where = f"add to {_PLACES[fix.kind]}"
+    if fix.kind != "key_policy" and fix.target:
+        where += f" of {fix.target}"
+    who = f", applied by {fix.who}" if fix.who else ""
+    note = f" ({fix.note})" if fix.note else ""
+    return f"{where}{who}{note}"
+
+
+def folded(summary: str, text: str) -> str:
+    """HTML that shows ``summary`` and folds ``text`` (raw AWS messages) under it."""
+    return (
+        f"<details><summary>{html.escape(summary)}</summary>"
+        f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre></details>'
+    )

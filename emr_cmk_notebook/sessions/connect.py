@@ -590,7 +590,7 @@ def _gate(
         return
     from emr_cmk_notebook.readiness import require_ready
 
-    require_ready(encryption, app_id, role_arn, target=target)
+    require_ready(encryption, app_id, role_arn, target=target, transport="connect")
 
 
 def _check_application(app: Any) -> None:

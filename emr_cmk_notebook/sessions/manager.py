@@ -226,7 +226,7 @@ class SessionManager:
             raise UserError(problem, hint="choose an enabled symmetric encryption key")
         from emr_cmk_notebook.readiness import require_ready
 
-        require_ready(resolved, application_id, role_arn, target=self.target)
+        require_ready(resolved, application_id, role_arn, target=self.target, transport="livy")
         return resolved
 
     def _create(self, client: LivyClient, body: dict[str, Any]) -> dict[str, Any]:

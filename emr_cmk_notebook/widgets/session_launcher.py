@@ -275,8 +275,11 @@ class SessionLauncher:
         target = self.manager.target
         try:
             application_id, role_arn, key, context = self._inputs()
+            transport = self.transport.value
             facts = describe_key(target.client("kms"), key)
-            report = check_readiness(key, application_id, role_arn, context, target=target)
+            report = check_readiness(
+                key, application_id, role_arn, context, target=target, transport=transport
+            )
         except UserError as exc:
             # Errors about one input go beside it; DescribeKey's (no field) are about the key.
             field = _CHECK_FIELDS.get(exc.field or "key")

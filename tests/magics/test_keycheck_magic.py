@@ -21,6 +21,14 @@ def test_ready_key_reports_ready(shell, demo):
     assert "pass" in report._repr_html_().lower()
 
 
+def test_the_transport_names_the_permissions_checked(shell, demo):
+    line = f"--key alias/emr-analytics --application-id {demo_app_id(demo)} --role {ROLE}"
+    livy = shell.line("emr_key_check", line)
+    job = shell.line("emr_key_check", f"{line} --transport job")
+    assert "AccessLivyEndpoints" in livy.check("caller_transport").reason
+    assert "StartJobRun" in job.check("caller_transport").reason and job.transport == "job"
+
+
 def test_defaults_come_from_config_and_a_missing_one_is_named(shell, demo):
     shell.run(f"%config EmrCmk.default_application = '{demo_app_id(demo)}'")
     shell.run(f"%config EmrCmk.default_role = '{ROLE}'")

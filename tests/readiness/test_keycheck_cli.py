@@ -18,6 +18,7 @@ from tests.readiness.conftest import SESSION_ROLE
         (["--application-id", "Not An Id"], "--application-id"),
         (["--role", "arn:aws:iam::111122223333:user/analyst"], "--role"),
         (["--context", "novalue"], "KEY=VALUE"),
+        (["--transport", "ftp"], "--transport"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, named):
@@ -39,3 +40,17 @@ def test_json_and_exit_codes_follow_readiness(capsys, demo, target):
     disabled = json.loads(capsys.readouterr().out)
     state = next(c for c in disabled["checks"] if c["id"] == "key_state")
     assert state["status"] == "fail" and "Disabled" in state["reason"]
+
+
+@pytest.mark.integration
+def test_an_aws_managed_key_is_refused_without_a_key_policy_command(capsys, demo, target):
+    common = ["--application-id", demo_app_id(demo), "--role", SESSION_ROLE]
+    assert main(["key-check", "--key", "alias/aws/ebs", *common, "--transport", "job"]) == 1
+    text = capsys.readouterr().out
+    assert "AWS managed key" in text and "customer managed key" in text
+    assert "put-key-policy" not in text
+    assert main(["key-check", "--key", "alias/aws/ebs", *common, "--json"]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    manager = next(c for c in shown["checks"] if c["id"] == "key_manager")
+    assert manager["status"] == "fail" and shown["transport"] == "livy"
+    assert all("detail" in c for c in shown["checks"])
