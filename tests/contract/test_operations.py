@@ -73,6 +73,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "GetUserPolicy",
         "ListAttachedUserPolicies",
         "ListRolePolicies",
+        "GetRole",
         "GetRolePolicy",
         "ListAttachedRolePolicies",
         "ListGroupsForUser",
@@ -277,6 +278,7 @@ def _identities(call: Recorder, status: dict[str, Any]) -> None:
     call("iam", "GetUserPolicy", UserName=user, PolicyName="inline")
     call("iam", "ListAttachedUserPolicies", UserName=user)
     role = ROLE.rsplit("/", 1)[1]
+    call("iam", "GetRole", RoleName=role)
     [name, *_] = call("iam", "ListRolePolicies", RoleName=role)["PolicyNames"]
     call("iam", "GetRolePolicy", RoleName=role, PolicyName=name)
     call("iam", "ListAttachedRolePolicies", RoleName=role)
