@@ -9,7 +9,7 @@ from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import CheckFailed, ServiceFault, UserError
 
 Progress = Callable[[str], None]
 KEY_CHANGE_NOTE = (
@@ -216,7 +216,7 @@ def resolve_encryption(target: AwsTarget, encryption: DiskEncryption) -> DiskEnc
     resolved, facts = resolve(target.client("kms"), encryption)
     problem = facts.problem()
     if problem:
-        raise UserError(problem, hint="choose an enabled symmetric encryption key")
+        raise CheckFailed(problem, hint="choose an enabled symmetric encryption key")
     return resolved
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
-import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -12,6 +14,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "notebooks" / "01_quickstart.ipynb"
+RUNTIME = ROOT / "binder" / "runtime.txt"
+
+
+def binder_python() -> str:
+    """The Python version repo2docker builds with: ``binder/runtime.txt`` (``python-X.Y``).
+
+    With a ``binder/`` folder repo2docker reads no ``requires-python`` from pyproject.toml, and
+    without runtime.txt it takes its own default (3.10), which this project does not support.
+    """
+    runtime = RUNTIME.read_text().strip()
+    match = re.fullmatch(r"python-(\d+)\.(\d+)(?:\.\d+)?", runtime)
+    assert match, f"{RUNTIME}: {runtime!r} is not python-X.Y"
+    return f"{match[1]}.{match[2]}"
+
+
+def test_binder_pins_a_python_the_project_supports() -> None:
+    required = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    minimum = re.fullmatch(r">=(\d+)\.(\d+)", required)
+    assert minimum, f"requires-python {required!r} is not >=X.Y"
+    pinned = tuple(int(part) for part in binder_python().split("."))
+    assert pinned >= (int(minimum[1]), int(minimum[2])), (binder_python(), required)
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -23,8 +46,19 @@ def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.Com
 
 @pytest.mark.integration
 def test_binder_steps_run_the_quickstart(tmp_path: Path) -> None:
+    version = binder_python()
+    python = shutil.which(f"python{version}")
+    if python is None:
+        pytest.skip(f"python{version} (binder/runtime.txt) is not on this machine's PATH")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
+    ran = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sys; print(*sys.version_info[:2], sep='.')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.strip() == version
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)

@@ -1,18 +1,20 @@
 """The ``emr-cmk`` console command.
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function. Exit codes:
-0 success, 1 a failed check or a decision that is not allow, 2 bad input (one line on stderr).
+0 success, 1 a failed check or a decision that is not allow (a key that is not ready, wherever it
+is found), 2 bad input (one line on stderr), 141 when the reader of stdout went away (a pipe).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import CheckFailed, ServiceFault, UserError
 
 # Modules under emr_cmk_notebook.cli that add a subcommand; imported lazily so --help stays fast.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -24,6 +26,10 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "keycheck_cmd",
     "session_cmd",
 )
+
+
+# 128 + SIGPIPE: what a shell reports for a command whose reader closed the pipe.
+BROKEN_PIPE_EXIT = 141
 
 
 class UsageError(UserError):
@@ -54,6 +60,15 @@ def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
     print(f"emr-cmk: {message}", file=sys.stderr)
 
 
+def _reader_went_away() -> int:
+    """Output piped into ``head`` and the like: stop quietly with the shell's SIGPIPE status."""
+    # What is still buffered cannot be written; stdout on /dev/null keeps the exit flush quiet.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_EXIT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``emr-cmk`` with ``argv`` and return its exit code."""
     try:
@@ -62,7 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _show_warning
             args = build_parser().parse_args(argv)
-            return int(args.handler(args) or 0)
+            code = int(args.handler(args) or 0)
+            # Flush here, not at exit, so that a reader that went away ends up below.
+            sys.stdout.flush()
+            return code
+    except BrokenPipeError:
+        return _reader_went_away()
+    except CheckFailed as exc:
+        print(f"emr-cmk: {exc}", file=sys.stderr)
+        return 1
     except UserError as exc:
         print(f"emr-cmk: error: {exc}", file=sys.stderr)
         return 2

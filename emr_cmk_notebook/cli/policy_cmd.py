@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.core.files import read_bounded
 from emr_cmk_notebook.core.policy import Decision, InvalidPolicy, Policy, Request, evaluate
+
+# AWS KMS quotas: a key policy document is at most 32 KB (32,768 bytes).
+KEY_POLICY_BYTES = 32_768
+# IAM: the API takes policy documents of up to 131,072 characters, and its quotas allow at most
+# 10,240 characters besides whitespace (a role's inline policies together; managed ones 6,144).
+IAM_DOCUMENT_BYTES = 131_072
+IAM_POLICY_CHARACTERS = 10_240
 
 
 class PolicyInputError(UserError):
@@ -56,16 +63,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_eval)
 
 
-def _load(path: str, label: str) -> Policy:
+def _read(path: str, label: str, limit: int, quota: str) -> str:
+    too_large = f"{label} {path} is larger than {limit:,} bytes, more than {quota}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return read_bounded(path, limit, too_large).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise PolicyInputError(f"cannot read {label} {path}: {reason}") from None
+
+
+def _parse(text: str, path: str, label: str) -> Policy:
     try:
         return Policy.parse(text)
     except InvalidPolicy as exc:
         raise InvalidPolicy(f"{label} {path}: {exc}") from None
+
+
+def _key_policy(path: str) -> Policy:
+    text = _read(path, "key policy", KEY_POLICY_BYTES, "a KMS key policy can hold")
+    return _parse(text, path, "key policy")
+
+
+def _identity_policy(path: str) -> Policy:
+    label = "identity policy"
+    text = _read(path, label, IAM_DOCUMENT_BYTES, "an IAM policy document can be")
+    # IAM's size quotas count the characters that are not whitespace.
+    size = sum(not c.isspace() for c in text)
+    if size > IAM_POLICY_CHARACTERS:
+        raise PolicyInputError(
+            f"{label} {path} has {size:,} characters besides whitespace; IAM allows at most "
+            f"{IAM_POLICY_CHARACTERS:,} (a role's inline policies together; a managed policy "
+            "6,144)"
+        )
+    return _parse(text, path, label)
 
 
 def parse_context(pairs: list[str]) -> dict[str, str | list[str]]:
@@ -95,8 +125,8 @@ def _summary(decision: Decision) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, print the decision, and return 0 for allow or 1 for a deny."""
-    key_policy = _load(args.key_policy, "key policy")
-    identity = [_load(path, "identity policy") for path in args.identity_policy]
+    key_policy = _key_policy(args.key_policy)
+    identity = [_identity_policy(path) for path in args.identity_policy]
     request = Request(args.principal, args.action, args.resource, parse_context(args.context))
     decision = evaluate(request, key_policy, identity)
     print(json.dumps(decision.to_dict(), indent=2) if args.json else _summary(decision))

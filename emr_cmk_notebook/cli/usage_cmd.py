@@ -19,6 +19,8 @@ TABLE_COLUMNS = (
     "error_code",
 )
 TABLE_ROWS = 50
+# Characters that make a spreadsheet read a CSV cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def register(subparsers: Any) -> None:
@@ -191,6 +193,8 @@ def run_parse(args: argparse.Namespace) -> int:
 
 
 def _print_csv(usage: Any) -> None:
+    from pandas.api.types import is_numeric_dtype
+
     from emr_cmk_notebook.usage.frame import iso_times
 
     table = usage.frame.copy()
@@ -199,7 +203,22 @@ def _print_csv(usage: Any) -> None:
         None if context is None else json.dumps(context, sort_keys=True)
         for context in table["encryption_context"]
     ]
+    for column in table.columns:
+        if not is_numeric_dtype(table[column]):
+            table[column] = table[column].astype(object).map(spreadsheet_safe)
     table.to_csv(sys.stdout, index=False, lineterminator="\n")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a leading ``=``, ``+``, ``-``, ``@``, tab or CR
+    (OWASP's CSV injection list) gets a single quote in front, so ``=HYPERLINK(...)`` stays text.
+
+    CloudTrail fields such as the user agent and the encryption context are chosen by whoever
+    made the call, so every text cell goes through this.
+    """
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return f"'{value}"
+    return value
 
 
 def _print_table(usage: Any) -> None:

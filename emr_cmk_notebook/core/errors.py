@@ -24,6 +24,14 @@ class UserError(EmrCmkError):
         super().__init__(text)
 
 
+class CheckFailed(UserError):
+    """Well-formed input that a check refuses: a key or permission not ready for the work.
+
+    Shown as one line like every ``UserError``; ``emr-cmk`` exits 1 for it (a failed check),
+    not 2 (bad input).
+    """
+
+
 class InvalidEncryptionConfig(UserError):
     """A key ARN or encryption context that AWS would refuse."""
 

@@ -18,6 +18,7 @@ from typing import Any
 from emr_cmk_notebook.local import cloudtrail_records as records
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
+from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.wire import (
     ApiRequest,
     ApiResponse,
@@ -180,8 +181,8 @@ class CloudTrail:
 
     def set_lookup_tps(self, tps: float | None) -> None:
         """Allow ``tps`` LookupEvents calls a second per account and region; None: no limit."""
-        if tps is not None and not tps > 0:
-            raise ValueError(f"lookup_tps must be a positive number or None, not {tps!r}")
+        if tps is not None:
+            tps = checked_setting("lookup_tps", tps)
         with self._lock:
             self._tps = tps
             self._buckets.clear()

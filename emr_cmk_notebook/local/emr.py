@@ -23,6 +23,7 @@ from emr_cmk_notebook.local.emr_jobs import JobRunOperations, dashboard_url, new
 from emr_cmk_notebook.local.emr_requests import check_input, operation_input, route, service_model
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 from emr_cmk_notebook.local.identity import Identity
+from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse, rest_json_error, rest_json_ok
 
 log = logging.getLogger(__name__)
@@ -268,9 +269,9 @@ class EmrServerless(JobRunOperations):
     ) -> None:
         """Change how long application and job-run state transitions take (seconds)."""
         if state_delay is not None:
-            self.state_delay = float(state_delay)
+            self.state_delay = checked_setting("state_delay", state_delay)
         if job_step_delay is not None:
-            self.job_step_delay = float(job_step_delay)
+            self.job_step_delay = checked_setting("job_step_delay", job_step_delay)
 
     def applications(self) -> list[dict[str, Any]]:
         """Every live application, for ``emr-cmk local status``."""

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from emr_cmk_notebook.local.errors import AwsError
+from emr_cmk_notebook.local.settings import checked_setting
 
 
 @dataclass
@@ -23,12 +24,8 @@ class Faults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("throttle_rate", "error_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        if self.latency_ms < 0:
-            raise ValueError(f"latency_ms must be 0 or more, not {self.latency_ms}")
+        for name in ("latency_ms", "throttle_rate", "error_rate"):
+            setattr(self, name, checked_setting(name, getattr(self, name)))
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
 

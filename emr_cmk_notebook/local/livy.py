@@ -31,7 +31,8 @@ from emr_cmk_notebook.local.livy_session import (
     SessionSpec,
     Statement,
 )
-from emr_cmk_notebook.local.session_host import SessionHost, checked_setting
+from emr_cmk_notebook.local.session_host import SessionHost
+from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.sigv4 import verify_request
 from emr_cmk_notebook.local.wire import ApiResponse, rest_json_error
 
@@ -108,13 +109,11 @@ class LivyEndpoint(SessionHost):
     ) -> None:
         """Change the live-session limit, the default idle timeout (s) and the start delay (s)."""
         if session_limit is not None:
-            self.session_limit = checked_setting("livy_session_limit", session_limit, int, 1)
+            self.session_limit = checked_setting("livy_session_limit", session_limit)
         if idle_timeout is not None:
-            self.idle_timeout = checked_setting(
-                "livy_idle_timeout", idle_timeout, float, 0, above=True
-            )
+            self.idle_timeout = checked_setting("livy_idle_timeout", idle_timeout)
         if start_delay is not None:
-            self.start_delay = checked_setting("livy_start_delay", start_delay, float, 0)
+            self.start_delay = checked_setting("livy_start_delay", start_delay)
 
     def _take_all(self) -> list[LivySession]:
         sessions = self._all()

@@ -33,6 +33,7 @@ from emr_cmk_notebook.local.livy import PREFIX as LIVY_PREFIX
 from emr_cmk_notebook.local.livy import LivyEndpoint, livy_url
 from emr_cmk_notebook.local.policy_engine_seam import EngineKeyPolicySeam
 from emr_cmk_notebook.local.sessions_api import SessionsApi
+from emr_cmk_notebook.local.settings import BOUNDS, checked_setting
 from emr_cmk_notebook.local.wire import (
     ApiRequest,
     ApiResponse,
@@ -158,6 +159,10 @@ class Backend:
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(allowed)}")
+        # Every value is checked before any is applied: a refused change leaves all as they were.
+        for name, value in changes.items():
+            if name in BOUNDS and value is not None:
+                checked_setting(name, value)
         faults = Faults.from_dict(changes["faults"]) if "faults" in changes else self.faults
         if "lookup_tps" in changes:
             self.trail.set_lookup_tps(changes["lookup_tps"])

@@ -4,7 +4,6 @@ thread that looks at every session twice a second, and ending every session on r
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +74,3 @@ class SessionHost:
                 sessions = self._all()
             for session in sessions:
                 self._sweep(session)
-
-
-def checked_setting(
-    name: str, value: Any, convert: Callable[[Any], Any], minimum: float, *, above: bool = False
-) -> Any:
-    """``value`` converted, or a ValueError naming the setting when it is too small."""
-    converted = convert(value)
-    if converted < minimum or (above and converted == minimum):
-        bound = f"more than {minimum:g}" if above else f"at least {minimum:g}"
-        raise ValueError(f"{name} must be {bound}")
-    return converted

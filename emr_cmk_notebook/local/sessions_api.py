@@ -25,7 +25,8 @@ from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local.emr import Application, EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import key_failure, new_id, paginate
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
-from emr_cmk_notebook.local.session_host import SessionHost, checked_setting
+from emr_cmk_notebook.local.session_host import SessionHost
+from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.wire import ApiRequest
 
 TOKEN_TTL_SECONDS = 3600.0
@@ -151,12 +152,12 @@ class SessionsApi(SessionHost):
     ) -> None:
         """Change the live-session limit, the auth token lifetime (s) and an idle timeout (s)."""
         if session_limit is not None:
-            self.session_limit = checked_setting("session_limit", session_limit, int, 1)
+            self.session_limit = checked_setting("session_limit", session_limit)
         if token_ttl is not None:
-            self.token_ttl = checked_setting("session_token_ttl", token_ttl, float, 0, above=True)
+            self.token_ttl = checked_setting("session_token_ttl", token_ttl)
         if idle_timeout is not None:
             # 0 goes back to each session's own idleTimeoutMinutes.
-            self.idle_timeout = checked_setting("session_idle_timeout", idle_timeout, float, 0)
+            self.idle_timeout = checked_setting("session_idle_timeout", idle_timeout)
 
     def _take_all(self) -> list[Session]:
         sessions = self._all()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.arns import parse_arn, quoted
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.core.errors import CheckFailed, UserError
 from emr_cmk_notebook.readiness.checks import Check, run_checks
 from emr_cmk_notebook.readiness.fixes import AppliedFix, Fix, apply_fix
 from emr_cmk_notebook.readiness.gather import TRANSPORTS, Inputs, gather
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class NotReady(UserError):
+class NotReady(CheckFailed):
     """A readiness gate refused to start work; ``report`` says what failed and how to fix it."""
 
     def __init__(self, report: ReadinessReport):

@@ -18,6 +18,7 @@ from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.core.encryption import LIVY_KEY_ARN, DiskEncryption
 from emr_cmk_notebook.core.errors import (
+    CheckFailed,
     ServiceFault,
     SkippedCheckWarning,  # noqa: F401 -- part of this module's API
     UserError,
@@ -223,7 +224,7 @@ class SessionManager:
             return resolved
         problem = facts.problem()
         if problem:
-            raise UserError(problem, hint="choose an enabled symmetric encryption key")
+            raise CheckFailed(problem, hint="choose an enabled symmetric encryption key")
         from emr_cmk_notebook.readiness import require_ready
 
         require_ready(resolved, application_id, role_arn, target=self.target, transport="livy")

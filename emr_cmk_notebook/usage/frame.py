@@ -28,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emr_cmk_notebook.core.errors import UserError
-from emr_cmk_notebook.usage.records import RawRecords, read_records
+from emr_cmk_notebook.core.files import read_bounded
+from emr_cmk_notebook.usage.records import MAX_LOG_BYTES, RawRecords, read_records, too_large
 
 KMS_EVENT_SOURCE = "kms.amazonaws.com"
 CONTEXT_PREFIX = "ctx."
@@ -157,7 +158,7 @@ def read_file(path: str | os.PathLike[str]) -> UsageFrame:
     """Read a CloudTrail log file (gzip or not), a LookupEvents response or JSON lines."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_LOG_BYTES, too_large(str(path)))
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:

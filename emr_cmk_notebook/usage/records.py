@@ -12,6 +12,7 @@ counted and dropped, the good ones reduced to the known fields and handed to Arr
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import zlib
@@ -24,6 +25,9 @@ import pyarrow.json as pa_json
 
 from emr_cmk_notebook.core.errors import UserError
 
+# The most one CloudTrail input may hold once unpacked: far past any log file CloudTrail
+# delivers, and a bound on what /dev/zero or a gzip bomb can make this read.
+MAX_LOG_BYTES = 512 << 20
 _STRING_FIELDS = (
     "eventTime",
     "eventSource",
@@ -124,9 +128,21 @@ def _from_bytes(data: bytes, name: str) -> RawRecords:
 
 def _gunzip(data: bytes, name: str) -> bytes:
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as unpacked:
+            text = unpacked.read(MAX_LOG_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise UserError(f"{name}: gzip data is truncated or corrupt ({exc})") from None
+    if len(text) > MAX_LOG_BYTES:
+        raise UserError(too_large(name, "unpacks to more than"))
+    return text
+
+
+def too_large(name: str, holds: str = "is larger than") -> str:
+    """The one line for CloudTrail input past ``MAX_LOG_BYTES``."""
+    return (
+        f"{name}: {holds} {MAX_LOG_BYTES >> 20} MiB, more than one CloudTrail log file holds; "
+        "read the trail's files one by one (a folder) or with --source athena"
+    )
 
 
 def _json_document(data: bytes, name: str) -> Any:

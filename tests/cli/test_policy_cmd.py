@@ -149,3 +149,51 @@ def test_console_script_prints_json(files) -> None:
     done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["decision"] == "allow"
+
+
+def _padded(policy: dict, size: int) -> str:
+    """``policy`` as JSON padded with spaces to ``size`` bytes (whitespace is valid JSON)."""
+    text = json.dumps(policy)
+    return text + " " * (size - len(text))
+
+
+def refused_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    return captured.err
+
+
+def test_a_key_policy_past_the_kms_quota_is_refused(tmp_path, files, capsys) -> None:
+    assert refused_in_one_line(capsys, eval_args({**files, "key": "/dev/zero"})) == (
+        "emr-cmk: error: key policy /dev/zero is larger than 32,768 bytes,"
+        " more than a KMS key policy can hold\n"
+    )
+    largest, too_large = tmp_path / "largest.json", tmp_path / "too-large.json"
+    largest.write_text(_padded(KEY_POLICY, 32_768))
+    too_large.write_text(_padded(KEY_POLICY, 32_769))
+    identity = ("--identity-policy", files["identity"], "--json")
+    assert main(eval_args({**files, "key": str(largest)}, *identity)) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "allow"
+    err = refused_in_one_line(capsys, eval_args({**files, "key": str(too_large)}))
+    assert f"key policy {too_large} is larger than 32,768 bytes" in err
+
+
+def test_an_identity_policy_past_the_iam_quotas_is_refused(tmp_path, files, capsys) -> None:
+    argv = eval_args(files, "--identity-policy", "/dev/zero")
+    assert "identity policy /dev/zero is larger than 131,072 bytes" in refused_in_one_line(
+        capsys, argv
+    )
+    # IAM does not count whitespace: a pretty-printed policy past 10,240 bytes is fine...
+    roomy = tmp_path / "roomy.json"
+    roomy.write_text(_padded(IDENTITY_POLICY, 100_000))
+    assert main(eval_args(files, "--identity-policy", str(roomy), "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "allow"
+    # ...but 10,241 characters besides whitespace are more than IAM takes.
+    statement = {**IDENTITY_POLICY["Statement"][0], "Sid": ""}
+    base = len(json.dumps({**IDENTITY_POLICY, "Statement": [statement]}, separators=(",", ":")))
+    statement["Sid"] = "S" * (10_241 - base)
+    crowded = tmp_path / "crowded.json"
+    crowded.write_text(json.dumps({**IDENTITY_POLICY, "Statement": [statement]}))
+    err = refused_in_one_line(capsys, eval_args(files, "--identity-policy", str(crowded)))
+    assert "has 10,241 characters besides whitespace; IAM allows at most 10,240" in err

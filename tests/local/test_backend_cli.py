@@ -209,6 +209,30 @@ def test_second_start_is_refused_in_one_line(cli_env):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--latency-ms", "1e12", "latency_ms must be at least 0 and at most 60000, not 1e+12"),
+        ("--latency-ms", "inf", "latency_ms must be at least 0 and at most 60000, not inf"),
+        ("--state-delay", "-5", "state_delay must be at least 0 and at most 3600, not -5"),
+        ("--job-step-delay", "nan", "job_step_delay must be at least 0 and at most 3600"),
+        ("--throttle-rate", "1.5", "throttle_rate must be at least 0 and at most 1, not 1.5"),
+        ("--error-rate", "-0.1", "error_rate must be at least 0 and at most 1"),
+        ("--lookup-tps", "0", "lookup_tps must be more than 0 and at most 1000"),
+        ("--session-limit", "26", "session_limit must be at least 1 and at most 25"),
+        ("--session-token-ttl", "7200", "session_token_ttl must be more than 0 and at most 3600"),
+    ],
+)
+def test_settings_out_of_bounds_are_refused_in_one_line(cli_env, option, value, says):
+    emr_cmk = str(BIN / "emr-cmk")
+    before = json.loads(run([emr_cmk, "local", "settings"], cli_env).stdout)
+    refused = run([emr_cmk, "local", "settings", option, value], cli_env, check=False)
+    assert refused.returncode == 2
+    assert says in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0 and "Traceback" not in refused.stderr
+    assert json.loads(run([emr_cmk, "local", "settings"], cli_env).stdout) == before
+
+
 def test_settings_shorten_the_spark_connect_token_and_the_session_limit(cli_env):
     emr_cmk = str(BIN / "emr-cmk")
     changed = run(

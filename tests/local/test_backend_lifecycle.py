@@ -67,6 +67,23 @@ def test_bad_settings_are_refused(backend):
         backend.settings(colour="blue")
 
 
+def test_the_admin_api_refuses_settings_out_of_bounds_and_changes_nothing(backend):
+    before = backend.status()["settings"]
+    for changes, says in [
+        ({"faults": {"latency_ms": 1e12}}, "latency_ms must be at least 0 and at most 60000"),
+        ({"state_delay": -5}, "state_delay must be at least 0 and at most 3600, not -5"),
+        ({"livy_session_limit": 2.5}, "livy_session_limit must be at least 1 and at most 25"),
+        ({"session_idle_timeout": "soon"}, "session_idle_timeout must be at least 0"),
+        ({"lookup_tps": True}, "lookup_tps must be more than 0 and at most 1000, not True"),
+        # A good value next to a bad one: neither is applied.
+        ({"state_delay": 1, "livy_start_delay": 4000}, "livy_start_delay must be at least 0"),
+    ]:
+        with pytest.raises(UserError) as refused:
+            backend.settings(**changes)
+        assert says in str(refused.value) and "\n" not in str(refused.value)
+        assert backend.status()["settings"] == before
+
+
 def test_unsigned_requests_are_refused(backend):
     request = urllib.request.Request(f"{backend.endpoint}/applications", method="GET")
     with pytest.raises(urllib.error.HTTPError) as exc:
