@@ -35,7 +35,8 @@ from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.policy_engine_seam import (
     AttachedPolicy,
-    identity_policies,
+    account_decides,
+    identity_decision,
     principal_policies,
 )
 from emr_cmk_notebook.local.wire import ApiRequest, ApiResponse
@@ -376,24 +377,9 @@ class _Simulation:
         return missing
 
 
-def account_decides(account: str) -> dict[str, Any]:
-    """A resource policy that leaves the decision to the account's identity policies."""
-    root = f"arn:aws:iam::{account}:root"
-    return {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "*", "Resource": "*"}
-        ]
-    }
-
-
 def _require(identity: Identity, action: str, resource: str) -> None:
     """Refuse with ``AccessDenied`` unless the caller's identity policies allow ``action``."""
-    request = Request(identity.principal, action, resource, owner=identity.account_id)
-    docs = [json.loads(doc) for doc in identity_policies(identity) if doc]
-    try:
-        decision = evaluate(request, account_decides(identity.account_id), docs)
-    except (InvalidPolicy, InvalidRequest, ValueError):
-        decision = None
+    decision = identity_decision(identity, action, resource)
     if decision is not None and decision.allowed:
         return
     why = (

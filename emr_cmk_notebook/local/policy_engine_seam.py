@@ -9,7 +9,7 @@ it. For ``AWSService`` callers only the key policy counts, as at AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 
 from emr_cmk_notebook.core.grants import granting_grant
-from emr_cmk_notebook.core.policy import InvalidPolicy, InvalidRequest, Request, evaluate
+from emr_cmk_notebook.core.policy import Decision, InvalidPolicy, InvalidRequest, Request, evaluate
 from emr_cmk_notebook.local.accounts import PARTITION
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam, Verdict
@@ -71,6 +71,32 @@ def identity_policies(identity: Identity) -> list[str]:
         return [p.document for p in principal_policies(identity.account_id, kind, name)]
     except Exception:  # moto raises its own NoSuchEntity types; a deleted principal has none
         return []
+
+
+def account_decides(account: str) -> dict[str, Any]:
+    """A resource policy that leaves the decision to the account's identity policies (for
+    resources with no policy of their own, as the root statement of a key policy does)."""
+    root = f"arn:aws:iam::{account}:root"
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "*", "Resource": "*"}
+        ]
+    }
+
+
+def identity_decision(
+    identity: Identity, action: str, resource: str, context: Mapping[str, Any] | None = None
+) -> Decision | None:
+    """What the caller's identity policies alone say about ``action`` on ``resource`` (in the
+    caller's account when the ARN names none); None when a policy cannot be read."""
+    request = Request(
+        identity.principal, action, resource, dict(context or {}), identity.account_id
+    )
+    try:
+        docs = [json.loads(doc) for doc in identity_policies(identity) if doc]
+        return evaluate(request, account_decides(identity.account_id), docs)
+    except (InvalidPolicy, InvalidRequest, ValueError):
+        return None
 
 
 def _grants(key_arn: str) -> Iterable[dict[str, Any]]:
