@@ -225,6 +225,33 @@ def test_a_key_policy_counts_only_when_given_as_resource_policy(iam, demo):
     assert "resource" in types
 
 
+def test_caller_arn_is_who_the_resource_policy_sees(iam, demo):
+    name = f"sim-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    policy = document(statement("Allow", "kms:Decrypt"))
+    iam.put_user_policy(UserName=name, PolicyName="decrypt", PolicyDocument=policy)
+    names_analyst = document(
+        {"Effect": "Allow", "Principal": {"AWS": ANALYST}, "Action": "kms:*", "Resource": "*"}
+    )
+
+    def simulate(**extra: Any) -> dict[str, str]:
+        return decisions(
+            iam.simulate_principal_policy(
+                PolicySourceArn=f"arn:aws:iam::{ANALYTICS_ACCOUNT}:user/{name}",
+                ActionNames=["kms:Decrypt"],
+                ResourceArns=[key_arn(demo, "alias/emr-analytics")],
+                ResourcePolicy=names_analyst,
+                **extra,
+            )
+        )
+
+    assert simulate() == {"kms:Decrypt": "implicitDeny"}
+    assert simulate(CallerArn=ANALYST) == {"kms:Decrypt": "allowed"}
+    session = f"arn:aws:sts::{ANALYTICS_ACCOUNT}:assumed-role/emr-session-role/s"
+    error = refused(lambda: simulate(CallerArn=session))
+    assert error["Code"] == "InvalidInput" and "CallerArn" in error["Message"]
+
+
 def test_a_resource_policy_cannot_be_simulated_for_a_role(iam, demo):
     error = refused(
         lambda: iam.simulate_principal_policy(
@@ -251,6 +278,23 @@ def test_a_permissions_boundary_limits_what_the_policies_allow(iam, demo):
         {"AllowedByPermissionsBoundary": False},
         {"AllowedByPermissionsBoundary": True},
     ]
+
+
+def test_a_roles_own_permissions_boundary_applies(iam, demo, new_role):
+    role = new_role(document(statement("Allow", "kms:*")))
+    boundary = iam.create_policy(
+        PolicyName=f"sim-boundary-{uuid.uuid4().hex[:8]}",
+        PolicyDocument=document(statement("Allow", "kms:GenerateDataKey")),
+    )["Policy"]["Arn"]
+    iam.put_role_permissions_boundary(
+        RoleName=role.rsplit("/", 1)[-1], PermissionsBoundary=boundary
+    )
+    answer = iam.simulate_principal_policy(
+        PolicySourceArn=role,
+        ActionNames=["kms:GenerateDataKey", "kms:Decrypt"],
+        ResourceArns=[key_arn(demo, "alias/emr-analytics")],
+    )
+    assert decisions(answer) == {"kms:GenerateDataKey": "allowed", "kms:Decrypt": "implicitDeny"}
 
 
 def test_results_come_in_pages_of_max_items(iam):
