@@ -338,6 +338,8 @@ class Request:
     action: str
     resource: str
     context: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    # The resource's account when its ARN names none (``*``, S3): the simulator's ResourceOwner.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -410,14 +412,16 @@ def _as_policy(doc: Policy | Mapping[str, Any] | str, source: str, key_policy: b
     return policy
 
 
-def _key_account(resource: str) -> str:
+def _key_account(resource: str, owner: str | None = None) -> str:
     fields = resource.split(":", 5)
-    if len(fields) != 6 or not fields[0] == "arn" or not fields[4].isdigit():
+    if len(fields) == 6 and fields[0] == "arn" and fields[4].isdigit():
+        return fields[4]
+    if owner is None:
         raise InvalidRequest(
             f"resource {resource!r} is not a key ARN",
             hint="e.g. arn:aws:kms:us-east-1:111122223333:key/KEY_ID",
         )
-    return fields[4]
+    return owner
 
 
 def _context(request: Request, caller: Caller) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
@@ -504,7 +508,7 @@ def evaluate(
         for i, doc in enumerate(identity_policies)
     ]
     caller = _caller(request.principal)
-    key_account = _key_account(request.resource)
+    key_account = _key_account(request.resource, request.owner)
     if ":" not in request.action:
         raise InvalidRequest(f"action {request.action!r} needs a service prefix, e.g. kms:Decrypt")
     run = _Evaluation(request, caller)

@@ -9,45 +9,94 @@ it. For ``AWSService`` callers only the key policy counts, as at AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from moto.iam.models import iam_backends
 from moto.kms.models import kms_backends
 
 from emr_cmk_notebook.core.grants import granting_grant
-from emr_cmk_notebook.core.policy import InvalidPolicy, InvalidRequest, Request, evaluate
+from emr_cmk_notebook.core.policy import Decision, InvalidPolicy, InvalidRequest, Request, evaluate
 from emr_cmk_notebook.local.accounts import PARTITION
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.policy_seam import KeyAccessRequest, KeyPolicySeam, Verdict
 
 
-def _documents(owner: Any) -> list[str]:
-    inline = list(owner.policies.values())
-    attached = [
-        version.document
+@dataclass(frozen=True)
+class AttachedPolicy:
+    """One identity policy of a principal, named as the IAM policy simulator names it."""
+
+    id: str  # the inline policy's name, or the managed policy's ARN
+    type: str  # ``user``, ``group`` or ``role`` (inline), ``aws-managed`` or ``user-managed``
+    document: str
+
+
+def _attached(owner: Any, kind: str) -> list[AttachedPolicy]:
+    inline = [AttachedPolicy(name, kind, doc) for name, doc in owner.policies.items()]
+    managed = [
+        AttachedPolicy(
+            policy.arn,
+            "aws-managed" if ":iam::aws:policy/" in policy.arn else "user-managed",
+            version.document,
+        )
         for policy in owner.managed_policies.values()
         for version in policy.versions
         if version.is_default_version
     ]
-    return inline + attached
+    return inline + managed
+
+
+def principal_policies(account_id: str, kind: str, name: str) -> list[AttachedPolicy]:
+    """A user's (with its groups'), group's or role's identity policies; moto's NoSuchEntity
+    error when there is no such principal."""
+    iam = iam_backends[account_id][PARTITION]
+    if kind == "role":
+        return _attached(iam.get_role(name), "role")
+    if kind == "group":
+        return _attached(iam.get_group(name), "group")
+    found = _attached(iam.get_user(name), "user")
+    return found + [p for group in iam.get_groups_for_user(name) for p in _attached(group, "group")]
 
 
 def identity_policies(identity: Identity) -> list[str]:
     """The identity policy documents that apply to ``identity`` (none for services and root)."""
-    if identity.type not in ("IAMUser", "AssumedRole"):
+    if identity.type == "AssumedRole" and identity.role_arn:
+        kind, name = "role", identity.role_arn.rsplit("/", 1)[-1]
+    elif identity.type == "IAMUser" and identity.user_name:
+        kind, name = "user", identity.user_name
+    else:
         return []
-    iam = iam_backends[identity.account_id][PARTITION]
     try:
-        if identity.type == "AssumedRole" and identity.role_arn:
-            return _documents(iam.get_role(identity.role_arn.rsplit("/", 1)[-1]))
-        if identity.type == "IAMUser" and identity.user_name:
-            user = iam.get_user(identity.user_name)
-            groups = iam.get_groups_for_user(identity.user_name)
-            return _documents(user) + [doc for group in groups for doc in _documents(group)]
+        return [p.document for p in principal_policies(identity.account_id, kind, name)]
     except Exception:  # moto raises its own NoSuchEntity types; a deleted principal has none
         return []
-    return []
+
+
+def account_decides(account: str) -> dict[str, Any]:
+    """A resource policy that leaves the decision to the account's identity policies (for
+    resources with no policy of their own, as the root statement of a key policy does)."""
+    root = f"arn:aws:iam::{account}:root"
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "*", "Resource": "*"}
+        ]
+    }
+
+
+def identity_decision(
+    identity: Identity, action: str, resource: str, context: Mapping[str, Any] | None = None
+) -> Decision | None:
+    """What the caller's identity policies alone say about ``action`` on ``resource`` (in the
+    caller's account when the ARN names none); None when a policy cannot be read."""
+    request = Request(
+        identity.principal, action, resource, dict(context or {}), identity.account_id
+    )
+    try:
+        docs = [json.loads(doc) for doc in identity_policies(identity) if doc]
+        return evaluate(request, account_decides(identity.account_id), docs)
+    except (InvalidPolicy, InvalidRequest, ValueError):
+        return None
 
 
 def _grants(key_arn: str) -> Iterable[dict[str, Any]]:

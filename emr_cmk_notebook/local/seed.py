@@ -180,6 +180,7 @@ def lay(backend: Backend, name: str) -> World:
                     "iam:PassRole",
                     "iam:List*",
                     "iam:Get*",
+                    "iam:SimulatePrincipalPolicy",
                     "cloudtrail:LookupEvents",
                     "s3:*",
                     "sts:AssumeRole",

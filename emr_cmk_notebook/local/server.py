@@ -27,6 +27,7 @@ from emr_cmk_notebook.local.cloudtrail import handle as handle_cloudtrail
 from emr_cmk_notebook.local.emr import EmrServerless
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.faults import Faults
+from emr_cmk_notebook.local.iam_simulator import answer as simulated
 from emr_cmk_notebook.local.job_runner import LocalJobExecutor
 from emr_cmk_notebook.local.kms import LocalKms
 from emr_cmk_notebook.local.livy import PREFIX as LIVY_PREFIX
@@ -238,6 +239,8 @@ class Backend:
                 return handle_cloudtrail(self.trail, request)
             if service == "emr-serverless":
                 return self.emr.handle(request)
+            if service == "iam" and (answer := simulated(request)) is not None:
+                return answer
             return self._forward_to_moto(request, identity.account_id)
         except AwsError as err:
             return error_for(service, err)

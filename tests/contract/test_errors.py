@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT
@@ -142,13 +141,12 @@ def _cases(backend: Any, world: dict[str, Any]) -> dict[str, tuple[str, str, Cal
             "GetRolePolicy",
             lambda: iam.get_role_policy(RoleName="emr-session-role", PolicyName="nope"),
         ),
-        "a simulation the local IAM does not emulate": (
+        "a simulation of a principal that does not exist": (
             "iam",
             "SimulatePrincipalPolicy",
-            lambda: backend.client(
-                "iam", config=Config(retries={"max_attempts": 1})
-            ).simulate_principal_policy(
-                PolicySourceArn=world["accounts"][0]["user_arn"], ActionNames=["kms:Decrypt"]
+            lambda: iam.simulate_principal_policy(
+                PolicySourceArn=f"arn:aws:iam::{ANALYTICS_ACCOUNT}:user/nobody",
+                ActionNames=["kms:Decrypt"],
             ),
         ),
         "two lookup attributes": (
@@ -187,7 +185,7 @@ CASES = [
     "ciphertext that is not KMS's",
     "unknown managed policy",
     "unknown inline policy",
-    "a simulation the local IAM does not emulate",
+    "a simulation of a principal that does not exist",
     "two lookup attributes",
     "start after end",
     "start older than 90 days",

@@ -93,12 +93,6 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 TABLE = [(service, op) for service, ops in OPERATIONS.items() for op in ops]
-# Operations the local backend does not answer yet (README "What it does not emulate (yet)").
-NOT_EMULATED = {
-    ("iam", "SimulatePrincipalPolicy"): "moto has no IAM policy simulator; the backend answers "
-    "InternalFailure and readiness reads the policies instead"
-}
-
 # Method names the package builds at run time, and the operations they stand for.
 DYNAMIC_CALLS: dict[str, tuple[str, ...]] = {
     "list_{snake}_policies": ("ListUserPolicies", "ListRolePolicies"),
@@ -343,17 +337,7 @@ def scenario(backend: Any, job_script: str, slow_script: str) -> Recorder:
 
 
 def _table_params() -> list[Any]:
-    return [
-        pytest.param(
-            service,
-            op,
-            id=f"{service}:{op}",
-            marks=[pytest.mark.xfail(strict=True, reason=NOT_EMULATED[(service, op)])]
-            if (service, op) in NOT_EMULATED
-            else [],
-        )
-        for service, op in TABLE
-    ]
+    return [pytest.param(service, op, id=f"{service}:{op}") for service, op in TABLE]
 
 
 @pytest.mark.parametrize(("service", "operation"), _table_params())
