@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT
-from tests.conftest import demo_app_id, key_arn, wait_for_job
+from tests.conftest import demo_app_id, iam_user_with, key_arn, wait_for_job
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
@@ -29,17 +29,11 @@ def allow(actions: str | list[str], resource: str = "*") -> dict:
 
 
 def user_with(backend, *statements: dict) -> dict[str, str]:
-    """A new IAM user of the analytics account with one inline policy; its access key."""
-    iam = backend.client("iam")
-    name = f"authz-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=name)
-    if statements:
-        document = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
+    """A new IAM user of the analytics account with ``statements`` as its policy; boto3 keys."""
+    env = iam_user_with(backend, *statements)
     return {
-        "aws_access_key_id": key["AccessKeyId"],
-        "aws_secret_access_key": key["SecretAccessKey"],
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
     }
 
 

@@ -16,7 +16,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT, SECURITY_ACCOUNT
-from tests.conftest import demo_app_id, key_arn, processes_mentioning, service_data_key_contexts
+from tests.conftest import (
+    demo_app_id,
+    iam_user_with,
+    key_arn,
+    processes_mentioning,
+    service_data_key_contexts,
+)
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
@@ -128,14 +134,9 @@ def user_livy(
     backend, app_id: str, statements: list[dict], *, account: str = ANALYTICS_ACCOUNT
 ) -> Livy:
     """A Livy client for a new IAM user of ``account`` with ``statements`` as its policy."""
-    iam = backend.client("iam", account=account)
-    name = f"livy-user-{uuid.uuid4().hex[:6]}"
-    iam.create_user(UserName=name)
-    document = json.dumps({"Version": "2012-10-17", "Statement": statements})
-    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
+    env = iam_user_with(backend, *statements, account=account)
     url = f"{backend.endpoint}/livy/{app_id}"
-    return Livy(url, key["AccessKeyId"], key["SecretAccessKey"])
+    return Livy(url, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
 
 
 # --- fixtures -------------------------------------------------------------------------------
