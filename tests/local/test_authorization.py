@@ -93,7 +93,7 @@ def test_caller_without_emr_serverless_permissions_is_refused(backend, demo):
     emr = emr_as(backend, user_with(backend, allow("kms:*")))
     message = denied(emr.list_applications)
     assert "emr-serverless:ListApplications" in message
-    assert ":user/authz-" in message
+    assert ":user/user-" in message
     app_id = demo_app_id(demo)
     message = denied(lambda: emr.get_application(applicationId=app_id))
     assert f"arn:aws:emr-serverless:us-east-1:{ANALYTICS_ACCOUNT}:/applications/{app_id}" in message
