@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -114,10 +117,23 @@ def test_stop_deletes_the_session_and_later_cells_say_so(backend, shell, demo):
 def test_start_rejected_at_submission_is_one_line_and_starts_nothing(
     shell, backend, demo, transport, monkeypatch, capsys
 ):
-    app, role = demo_app_id(demo), session_role(demo)
-    key = key_arn(demo, "alias/emr-analytics")
+    role, key = session_role(demo), key_arn(demo, "alias/emr-analytics")
     emr = backend.client("emr-serverless")
-    before = emr.list_sessions(applicationId=app)["sessions"]
+    # An application this kernel has not used yet, so its Livy client signs as the new user.
+    app = emr.create_application(
+        name=f"rejected-{uuid.uuid4().hex[:6]}",
+        releaseLabel="emr-7.13.0",
+        type="Spark",
+        interactiveConfiguration={"livyEndpointEnabled": True, "sessionEnabled": True},
+        clientToken=str(uuid.uuid4()),
+    )["applicationId"]
+    for wanted in ("CREATED", "STARTED"):
+        deadline = time.monotonic() + 20
+        while emr.get_application(applicationId=app)["application"]["state"] != wanted:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        if wanted == "CREATED":
+            emr.start_application(applicationId=app)
     for name, value in submitter_without_data_keys(backend).items():
         monkeypatch.setenv(name, value)
     override = " --session-key-override" if transport == "connect" else ""
@@ -131,7 +147,7 @@ def test_start_rejected_at_submission_is_one_line_and_starts_nothing(
     assert key in message and "kms:GenerateDataKey" in message
     assert "\n" not in message
     assert "the key check was skipped" in capsys.readouterr().err
-    assert emr.list_sessions(applicationId=app)["sessions"] == before
+    assert emr.list_sessions(applicationId=app)["sessions"] == []
     from emr_cmk_notebook.clients import AwsTarget
     from emr_cmk_notebook.sessions import SessionManager
 
