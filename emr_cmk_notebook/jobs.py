@@ -223,7 +223,7 @@ def submit(
 
             require_ready(resolved, application_id, role_arn, target=target, transport="job")
         else:
-            warn_skipped_check(resolved.key_arn, "job run fails")
+            warn_skipped_check(resolved.key_arn, "job run")
         overrides["diskEncryptionConfiguration"] = resolved.to_api()
     driver: dict[str, Any] = {"entryPoint": entry_point}
     if args:

@@ -152,3 +152,32 @@ def service_data_key_contexts(backend, key_arn: str) -> list[dict]:
         for r in records
         if r["eventName"] == "GenerateDataKey" and r["userIdentity"]["type"] == "AWSService"
     ]
+
+
+def iam_user_with(backend, *statements: dict, account: str = "111122223333") -> dict[str, str]:
+    """A new IAM user of ``account`` whose only policy is ``statements``; its credentials as the
+    ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` variables."""
+    import json
+    import uuid
+
+    iam = backend.client("iam", account=account)
+    name = f"user-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    if statements:
+        document = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+
+
+def submitter_without_data_keys(backend) -> dict[str, str]:
+    """A user who may use EMR Serverless, pass roles and DescribeKey, but may not GenerateDataKey
+    or Decrypt: the client sees a usable key, the service rejects the submission."""
+    return iam_user_with(
+        backend,
+        {"Effect": "Allow", "Action": ["emr-serverless:*", "iam:PassRole"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["kms:DescribeKey", "kms:ListAliases"], "Resource": "*"},
+    )

@@ -16,7 +16,7 @@ from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import SkippedCheckWarning, UserError
 from emr_cmk_notebook.readiness import NotReady
-from tests.conftest import demo_app_id, key_arn
+from tests.conftest import demo_app_id, key_arn, submitter_without_data_keys
 
 pytestmark = pytest.mark.integration
 ROLE = "arn:aws:iam::111122223333:role/emr-session-role"
@@ -81,11 +81,11 @@ def test_production_and_development_jobs_are_told_apart_in_the_usage_frame(
     assert set(ours["application_id"]) == {app}
 
 
-def job_cli(backend, *args: str) -> subprocess.CompletedProcess:
+def job_cli(backend, *args: str, as_user: dict[str, str] | None = None):
     """``emr-cmk job ARGS`` against the backend, as a user's shell runs it."""
     return subprocess.run(
         [str(BIN / "emr-cmk"), "job", *args],
-        env={**os.environ, **backend.env()},
+        env={**os.environ, **backend.env(), **(as_user or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -176,3 +176,21 @@ def test_an_empty_job_override_removes_the_application_key_for_that_run(target, 
     assert done.state == "SUCCESS"
     assert (done.key_arn, done.key_origin) == (None, "job override")
     assert "AWS owned key (job override)" in repr(done)
+
+
+def test_job_rejected_at_submission_is_one_line_and_leaves_no_run(backend, demo, job_script):
+    app = demo_app_id(demo)
+    key = key_arn(demo, "alias/emr-analytics")
+    emr = backend.client("emr-serverless")
+    before = len(emr.list_job_runs(applicationId=app, maxResults=50)["jobRuns"])
+    done = job_cli(
+        backend, "submit", "--application-id", app, "--role", ROLE, "--entry-point", job_script,
+        "--key", key, "--skip-check", as_user=submitter_without_data_keys(backend),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    warning, error = done.stderr.strip().splitlines()
+    assert "the key check was skipped" in warning
+    assert error.startswith("emr-cmk: error: StartJobRun: Unable to use KMS key " + key)
+    assert "kms:GenerateDataKey" in error
+    assert len(emr.list_job_runs(applicationId=app, maxResults=50)["jobRuns"]) == before

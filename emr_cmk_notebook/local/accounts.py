@@ -6,13 +6,18 @@ GetCallerIdentity, IAM) see the same identities; assumed-role sessions come from
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
+from emr_cmk_notebook.local.sigv4 import SignedRequest, verify_request
 
 PARTITION = "aws"
 
@@ -50,6 +55,71 @@ def secret_for(access_key_id: str) -> str | None:
     return None
 
 
+def authenticate(
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    service: str | None = None,
+) -> tuple[SignedRequest, Identity]:
+    """Who sent a request: its SigV4 signature checked against the caller's secret, and for
+    temporary credentials the session token too; a 403 ``AwsError`` when either does not hold."""
+    signed = verify_request(
+        method,
+        raw_path,
+        query_string,
+        headers,
+        body,
+        secret_for=_known_secret,
+        service=service,
+    )
+    lower = {name.lower(): value for name, value in headers.items()}
+    query = dict(pair.partition("=")[::2] for pair in query_string.split("&") if pair)
+    token = lower.get("x-amz-security-token") or unquote(query.get("X-Amz-Security-Token", ""))
+    _check_session_token(signed.access_key_id, token)
+    return signed, identity_for(signed.access_key_id)
+
+
+def _known_secret(access_key_id: str) -> str:
+    secret = secret_for(access_key_id)
+    if secret is None:
+        raise _unknown_key()
+    return secret
+
+
+def _check_session_token(access_key_id: str, token: str) -> None:
+    """Temporary credentials need their own session token; long-term keys take none."""
+    for account_id in list(iam_backends):
+        session = sts_backends[account_id][PARTITION].get_assumed_role_from_access_key(
+            access_key_id
+        )
+        if session is None:
+            continue
+        if not token or not hmac.compare_digest(token, session.session_token):
+            raise _unknown_key()
+        expires = session.expiration.replace(tzinfo=session.expiration.tzinfo or UTC)
+        if expires < datetime.now(UTC):
+            raise AwsError(
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+                403,
+            )
+        return
+    if token:
+        raise _unknown_key()
+
+
+def _unknown_key() -> AwsError:
+    return AwsError(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid. "
+        'Run `eval "$(emr-cmk local env)"` to use the local backend\'s credentials.',
+        403,
+    )
+
+
 def identity_for(access_key_id: str) -> Identity:
     """The caller behind ``access_key_id``; unknown keys are refused as AWS refuses them."""
     for account_id, account in list(iam_backends.items()):
@@ -79,9 +149,4 @@ def identity_for(access_key_id: str) -> Identity:
                 access_key_id=access_key_id,
                 user_name=user.name,
             )
-    raise AwsError(
-        "UnrecognizedClientException",
-        "The security token included in the request is invalid. "
-        'Run `eval "$(emr-cmk local env)"` to use the local backend\'s credentials.',
-        403,
-    )
+    raise _unknown_key()

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from emr_cmk_notebook.core import releases
-from emr_cmk_notebook.local.emr_jobs import JobRunOperations, dashboard_url, new_id, paginate
+from emr_cmk_notebook.local.emr_jobs import (
+    JobRunOperations,
+    dashboard_url,
+    needs_start,
+    new_id,
+    paginate,
+)
 from emr_cmk_notebook.local.emr_requests import check_input, operation_input, route, service_model
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 from emr_cmk_notebook.local.identity import Identity
@@ -59,8 +65,14 @@ class JobExecutor(Protocol):
 class KeyService(Protocol):
     """What the emulated service needs from the local KMS."""
 
-    def check_caller_key_access(self, identity: Identity, region: str, key_arn: str) -> None:
-        """DescribeKey for the caller at submission; raises ``AwsError`` when it is refused."""
+    def check_caller_key_access(
+        self,
+        identity: Identity,
+        region: str,
+        key_arn: str,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> None:
+        """The caller's key check at submission; raises ``AwsError`` with the KMS cause."""
 
     def use_key_for_disks(
         self,
@@ -73,6 +85,18 @@ class KeyService(Protocol):
         role_arn: str | None = None,
     ) -> None:
         """GenerateDataKey + Decrypt as the service principal; raises ``AwsError`` when refused."""
+
+
+class AccessRules(Protocol):
+    """Who may do what (see ``local/authorization.py``)."""
+
+    def authorize_request(
+        self, identity: Identity, region: str, operation: str, data: Mapping[str, Any]
+    ) -> None:
+        """Raise a 403 ``AwsError`` when the caller may not make this call."""
+
+    def execution_role_problem(self, role_arn: str) -> str | None:
+        """Why the service cannot assume ``role_arn``, or None."""
 
 
 @dataclass
@@ -183,8 +207,11 @@ class EmrServerless(JobRunOperations):
         job_step_delay: float = 0.3,
         clock: Callable[[], float] = time.time,
         executor: JobExecutor | None = None,
+        access: AccessRules | None = None,
     ):
         self.keys = keys
+        # IAM permissions and role trust; without rules every call is allowed.
+        self.access = access
         # Runs entry points for real; without one a run succeeds once its KMS calls pass.
         self.executor = executor
         self.state_delay = state_delay
@@ -242,10 +269,22 @@ class EmrServerless(JobRunOperations):
                     501,
                 )
             data = operation_input(operation, request, params)
+            self.authorize(request.identity, request.region, operation, data)
             check_input(operation, data)
             return rest_json_ok(handler(request, data))
         except AwsError as err:
             return rest_json_error(err)
+
+    def authorize(
+        self, identity: Identity, region: str, operation: str, data: Mapping[str, Any]
+    ) -> None:
+        """Refuse what the caller's IAM policies do not allow (403 ``AccessDeniedException``)."""
+        if self.access is not None:
+            self.access.authorize_request(identity, region, operation, data)
+
+    def execution_role_problem(self, role_arn: str) -> str | None:
+        """Why the service cannot assume a run's or session's execution role, or None."""
+        return self.access.execution_role_problem(role_arn) if self.access is not None else None
 
     def create_application(
         self, account_id: str, region: str, *, started: bool = False, **api_fields: Any
@@ -402,6 +441,17 @@ class EmrServerless(JobRunOperations):
             app.state, app.updated_at = "STARTING", self._clock()
         self._start_later(app.id)
         return {}
+
+    def start_for_work(self, account_id: str, region: str, app_id: str, work: str) -> None:
+        """Auto-start the application for new ``work`` when it is CREATED or STOPPED (refused with
+        a ValidationException when auto-start is disabled or it cannot take work)."""
+        with self._lock:
+            app = self._application(account_id, region, app_id)
+            starts = needs_start(app, work)
+            if starts:
+                app.state, app.updated_at = "STARTING", self._clock()
+        if starts:
+            self._start_later(app.id)
 
     def _start_later(self, app_id: str) -> None:
         """STARTING becomes STARTED after the state delay (call without holding the lock)."""

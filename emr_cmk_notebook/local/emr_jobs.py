@@ -17,6 +17,7 @@ from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 
 if TYPE_CHECKING:
     from emr_cmk_notebook.local.emr import Application, JobExecutor, KeyService, Timers
+    from emr_cmk_notebook.local.identity import Identity
     from emr_cmk_notebook.local.wire import ApiRequest
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -129,6 +130,7 @@ class JobRunOperations:
     _run_tokens: dict[tuple[str, str], str]
     _app_for: Callable[..., Application]
     _start_later: Callable[[str], None]
+    execution_role_problem: Callable[[str], str | None]
 
     def _job_handlers(self) -> dict[str, Callable[[ApiRequest, dict[str, Any]], dict[str, Any]]]:
         return {
@@ -147,16 +149,18 @@ class JobRunOperations:
                 return _started(self._runs[self._run_tokens[token]])
             _check_can_run(app, data)
             disk = _effective_disk(app, data)
-        # The caller's DescribeKey happens before anything is stored, as at the real service.
         if disk is not None:
-            _check_caller_key(self.keys, request, disk["encryptionKeyArn"])
+            context = {**(disk.get("encryptionContext") or {}), "applicationId": app.id}
+            check_submission_key(
+                self.keys, request.identity, request.region, disk["encryptionKeyArn"], context
+            )
         with self._lock:
             app = self._app_for(request, data)
             if token in self._run_tokens:
                 return _started(self._runs[self._run_tokens[token]])
             _check_can_run(app, data)
             now = self._clock()
-            starts_application = app.state in ("CREATED", "STOPPED")
+            starts_application = needs_start(app, "job runs")
             if starts_application:
                 app.state, app.updated_at = "STARTING", now
             identity = request.identity
@@ -258,6 +262,8 @@ class JobRunOperations:
                 return
             target = _NEXT[expected]
             self._set_state(run, target)
+        if target == "RUNNING" and not self._role_assumed(run):
+            return
         if target == "RUNNING" and run.disk is not None and not self._use_disk_key(run, run.disk):
             return
         if target == "RUNNING" and self.executor is not None:
@@ -272,6 +278,16 @@ class JobRunOperations:
             run = self._runs.get(run_id)
             if run is not None and run.state == "RUNNING":
                 self._set_state(run, "SUCCESS" if ok else "FAILED", details)
+
+    def _role_assumed(self, run: JobRun) -> bool:
+        """The service assumes the run's execution role; a role it cannot assume fails the run."""
+        problem = self.execution_role_problem(run.request["executionRoleArn"])
+        if problem:
+            with self._lock:
+                if run.state == "RUNNING":
+                    self._set_state(run, "FAILED", problem)
+            return False
+        return True
 
     def _use_disk_key(self, run: JobRun, disk: dict[str, Any]) -> bool:
         """The service's GenerateDataKey + Decrypt for the run's disks; a refusal fails the run."""
@@ -352,18 +368,26 @@ def _started(run: JobRun) -> dict[str, Any]:
     return {"applicationId": run.app_id, "jobRunId": run.id, "arn": run.arn}
 
 
-def _check_can_run(app: Application, data: Mapping[str, Any]) -> None:
-    """Refuse a run the application cannot take: wrong state, or a driver for the other engine."""
+def needs_start(app: Application, work: str) -> bool:
+    """Whether new ``work`` (job runs, sessions) must start the application first: True when
+    it is CREATED or STOPPED with auto-start on; a ValidationException when it cannot take work."""
     if app.state in ("CREATED", "STOPPED"):
         if not app.config["autoStartConfiguration"].get("enabled", True):
             raise validation(
                 f"Application {app.id} is {app.state} and auto-start is disabled; "
-                "start the application before submitting job runs"
+                f"start the application before submitting {work}"
             )
-    elif app.state not in ("STARTING", "STARTED"):
+        return True
+    if app.state not in ("STARTING", "STARTED"):
         raise validation(
-            f"Application {app.id} is {app.state}; job runs can be submitted once it is CREATED"
+            f"Application {app.id} is {app.state}; {work} can be submitted once it is CREATED"
         )
+    return False
+
+
+def _check_can_run(app: Application, data: Mapping[str, Any]) -> None:
+    """Refuse a run the application cannot take: wrong state, or a driver for the other engine."""
+    needs_start(app, "job runs")
     driver = data.get("jobDriver")
     if not driver:
         raise validation(
@@ -386,12 +410,16 @@ def _effective_disk(app: Application, data: Mapping[str, Any]) -> dict[str, Any]
     return copy.deepcopy(disk)
 
 
-def _check_caller_key(keys: KeyService, request: ApiRequest, key_arn: str) -> None:
+def check_submission_key(
+    keys: KeyService, identity: Identity, region: str, key_arn: str, context: Mapping[str, str]
+) -> None:
+    """The caller's key check when a job run or session is submitted (StartJobRun, StartSession,
+    Livy ``POST /sessions``): a key the caller cannot use through the service rejects the request
+    with a ``ValidationException`` carrying the KMS cause, before anything is stored."""
     try:
-        keys.check_caller_key_access(request.identity, request.region, key_arn)
+        keys.check_caller_key_access(identity, region, key_arn, context)
     except AwsError as err:
-        status = 403 if err.code == "AccessDeniedException" else err.status
-        raise AwsError(err.code, key_failure(key_arn, err), status) from None
+        raise validation(key_failure(key_arn, err)) from None
 
 
 def _utilization(seconds: int) -> dict[str, float]:

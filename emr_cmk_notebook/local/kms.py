@@ -292,20 +292,31 @@ class LocalKms:
 
     # --- calls the emulated EMR Serverless makes -------------------------------------------------
 
-    def check_caller_key_access(self, identity: Identity, region: str, key_arn: str) -> None:
-        """DescribeKey on behalf of the caller, as EMR Serverless does when work is submitted."""
+    def check_caller_key_access(
+        self,
+        identity: Identity,
+        region: str,
+        key_arn: str,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> None:
+        """What EMR Serverless checks for its caller when work is submitted: DescribeKey (the key
+        exists, is enabled and is a symmetric encryption key), then that the caller may
+        GenerateDataKey and Decrypt with it through the service (no data key is made)."""
         via = identity.via_service(EMR_SERVERLESS_PRINCIPAL)
         params = {"keyId": key_arn}
+        extra = {"kms:ViaService": f"emr-serverless.{region}.amazonaws.com"}
         key = self.find_key(key_arn, identity.account_id, region)
         try:
             if key is None:
                 raise AwsError("NotFoundException", f"Key '{key_arn}' does not exist")
-            extra = {"kms:ViaService": f"emr-serverless.{region}.amazonaws.com"}
             self._authorize(via, "DescribeKey", key, None, extra)
         except AwsError as err:
             self._record_service_call(via, region, "DescribeKey", key_arn, params, err)
             raise
         self._record_service_call(via, region, "DescribeKey", key_arn, params, None)
+        self._check_usable("GenerateDataKey", key)
+        for operation in ("GenerateDataKey", "Decrypt"):
+            self._authorize(via, operation, key, encryption_context, extra)
 
     def use_key_for_disks(
         self,

@@ -1,6 +1,8 @@
 """The Livy endpoint of each local EMR Serverless application: ``{endpoint}/livy/{applicationId}``.
 
-Every request must be SigV4-signed for ``emr-serverless``. The application must be the caller's,
+Every request must be SigV4-signed for ``emr-serverless`` by a caller allowed
+``emr-serverless:AccessLivyEndpoints`` on the application (and ``iam:PassRole`` on the execution
+role to create a session). The application must be the caller's,
 have ``interactiveConfiguration.livyEndpointEnabled`` and be STARTED; sessions are visible only to
 the principal that created them, at most ``session_limit`` live ones per application. Errors of
 the AWS layer (signature, application) answer like EMR Serverless (``{"message"}`` plus
@@ -22,7 +24,7 @@ from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local import accounts
 from emr_cmk_notebook.local.emr import EmrServerless, KeyService
-from emr_cmk_notebook.local.emr_jobs import key_failure
+from emr_cmk_notebook.local.emr_jobs import check_submission_key
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.livy_session import (
@@ -33,11 +35,12 @@ from emr_cmk_notebook.local.livy_session import (
 )
 from emr_cmk_notebook.local.session_host import SessionHost
 from emr_cmk_notebook.local.settings import checked_setting
-from emr_cmk_notebook.local.sigv4 import verify_request
 from emr_cmk_notebook.local.wire import ApiResponse, rest_json_error
 
 PREFIX = "/livy/"
 SERVICE = "emr-serverless"
+# The IAM action every Livy endpoint request needs on the application.
+ACCESS = "AccessLivyEndpoints"
 EXECUTION_ROLE = "emr-serverless.session.executionRoleArn"
 # Livy's livy.server.session.timeout default: idle sessions end after an hour.
 IDLE_TIMEOUT_SECONDS = 3600.0
@@ -134,17 +137,11 @@ class LivyEndpoint(SessionHost):
     ) -> ApiResponse:
         """Answer one request to ``/livy/{applicationId}/...``."""
         try:
-            signed = verify_request(
-                method,
-                raw_path,
-                query_string,
-                headers,
-                body,
-                secret_for=accounts.secret_for,
-                service=SERVICE,
+            signed, identity = accounts.authenticate(
+                method, raw_path, query_string, headers, body, service=SERVICE
             )
-            identity = accounts.identity_for(signed.access_key_id)
             app_id, _, rest = raw_path[len(PREFIX) :].partition("/")
+            self.emr.authorize(identity, signed.region, ACCESS, {"applicationId": app_id})
             app = self._usable_application(identity, signed.region, app_id)
             return self._route(method, "/" + rest, query_string, body, identity, app)
         except AwsError as err:
@@ -219,6 +216,9 @@ class LivyEndpoint(SessionHost):
                 "use arn:aws:iam::ACCOUNT:role/NAME",
             )
         ttl, ttl_seconds = _ttl(data.get("ttl"), app["releaseLabel"])
+        region = app["arn"].split(":")[3]
+        passed = {"applicationId": app["applicationId"], "executionRoleArn": role}
+        self.emr.authorize(identity, region, ACCESS, passed)
         disk = self._disk(identity, app, conf)
         spark_conf = {k: v for k, v in conf.items() if k.startswith("spark.")}
         spark_conf = {
@@ -264,7 +264,11 @@ class LivyEndpoint(SessionHost):
             forced = FORCED_SPARK_CONF.get(key)
             if forced is not None and forced != value:
                 session.note(f"{key}={value} ignored: local sessions always run with {forced}")
-        session.start(self._disk_key_user(spec), self.start_delay)
+        session.start(
+            lambda: self.emr.execution_role_problem(role),
+            self._disk_key_user(spec),
+            self.start_delay,
+        )
         self._ensure_reaper()
         return session
 
@@ -287,14 +291,10 @@ class LivyEndpoint(SessionHost):
                 dict(app_disk.get("encryptionContext") or {}),
             )
         region = app["arn"].split(":")[3]
-        # The caller's DescribeKey, made when the session is submitted, as for job runs.
-        try:
-            self.keys.check_caller_key_access(identity, region, key_arn)
-        except AwsError as err:
-            status = 403 if err.code == "AccessDeniedException" else err.status
-            raise AwsError(err.code, key_failure(key_arn, err), status) from None
         # The service sets applicationId itself; a custom pair cannot stand in for it.
-        return key_arn, {**custom, "applicationId": app["applicationId"]}
+        context = {**custom, "applicationId": app["applicationId"]}
+        check_submission_key(self.keys, identity, region, key_arn, context)
+        return key_arn, context
 
     def _disk_key_user(self, spec: SessionSpec) -> Callable[[str, dict[str, str]], None]:
         def use(key_arn: str, context: dict[str, str]) -> None:

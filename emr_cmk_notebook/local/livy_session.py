@@ -241,18 +241,34 @@ class LivySession:
 
     # --- start -----------------------------------------------------------------------------------
 
-    def start(self, use_disk_key: Callable[[str, dict[str, str]], None], delay: float) -> None:
-        """Begin starting in the background: disk key first, then the Spark driver."""
+    def start(
+        self,
+        assume_role: Callable[[], str | None],
+        use_disk_key: Callable[[str, dict[str, str]], None],
+        delay: float,
+    ) -> None:
+        """Begin starting in the background: the service assumes the execution role
+        (``assume_role`` says why it cannot), uses the disk key, then starts the Spark driver."""
         with self._lock:
             self.state = "starting"
         threading.Thread(
             target=self._start,
-            args=(use_disk_key, delay),
+            args=(assume_role, use_disk_key, delay),
             name=f"livy-start-{self.id}",
             daemon=True,
         ).start()
 
-    def _start(self, use_disk_key: Callable[[str, dict[str, str]], None], delay: float) -> None:
+    def _start(
+        self,
+        assume_role: Callable[[], str | None],
+        use_disk_key: Callable[[str, dict[str, str]], None],
+        delay: float,
+    ) -> None:
+        problem = assume_role()
+        if problem:
+            self.note(problem, "ERROR")
+            self._finish("dead")
+            return
         disk = self.spec.disk
         if disk is None:
             self.note("Worker disks use an AWS owned key (no customer managed key configured)")

@@ -1,7 +1,8 @@
 """The local backend's front door: one loopback HTTP server that speaks the AWS wire protocols.
 
-Each request is signed like a real AWS call; the credential scope names the service and region,
-and the access key names the caller. KMS, EMR Serverless and CloudTrail are served by the
+Each request must carry a valid SigV4 signature (header or presigned query string) made with the
+caller's secret, as at AWS; the credential scope names the service and region, and the access key
+names the caller. KMS, EMR Serverless and CloudTrail are served by the
 project's emulators; IAM, STS, S3 and anything else by moto, told which account is calling.
 ``/_local/...`` is the backend's own admin API (status, settings, reset, shutdown).
 """
@@ -16,12 +17,15 @@ import threading
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
+from xml.sax.saxutils import escape
 
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
 from emr_cmk_notebook.local import accounts, seed
+from emr_cmk_notebook.local.authorization import EmrAccess
 from emr_cmk_notebook.local.cloudtrail import CloudTrail
 from emr_cmk_notebook.local.cloudtrail import handle as handle_cloudtrail
 from emr_cmk_notebook.local.emr import EmrServerless
@@ -47,17 +51,46 @@ CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4
 JSON11_SERVICES = frozenset({"kms", "cloudtrail"})
 REST_JSON_SERVICES = frozenset({"emr-serverless"})
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+# The JSON protocols' codes (as ``sigv4`` and the emulators raise them) in the query protocol of
+# IAM and STS, and in S3 (AWS's "Common Errors" and S3 "Error responses" pages).
+QUERY_CODES = {
+    "ThrottlingException": "Throttling",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+    "ExpiredTokenException": "ExpiredToken",
+}
+S3_CODES = {
+    "ThrottlingException": "SlowDown",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "UnrecognizedClientException": "InvalidAccessKeyId",
+    "IncompleteSignatureException": "AuthorizationHeaderMalformed",
+    "MissingAuthenticationTokenException": "AccessDenied",
+    "AccessDeniedException": "AccessDenied",
+    "ExpiredTokenException": "ExpiredToken",
+}
 
 
 def xml_error(err: AwsError) -> ApiResponse:
-    """An error in the query/XML style IAM, STS and S3 use."""
-    code = "Throttling" if err.code == "ThrottlingException" else err.code
+    """An error in the query/XML style IAM and STS use."""
+    code = QUERY_CODES.get(err.code, err.code)
     body = (
         "<ErrorResponse><Error><Type>Sender</Type>"
-        f"<Code>{code}</Code><Message>{err.message}</Message></Error>"
+        f"<Code>{code}</Code><Message>{escape(err.message)}</Message></Error>"
         "<RequestId>local</RequestId></ErrorResponse>"
     )
     return ApiResponse(err.status, body.encode(), {"Content-Type": "text/xml"})
+
+
+def s3_error(err: AwsError) -> ApiResponse:
+    """An error in S3's REST-XML style."""
+    code = S3_CODES.get(err.code, err.code)
+    body = (
+        f"<Error><Code>{code}</Code><Message>{escape(err.message)}</Message>"
+        "<RequestId>local</RequestId></Error>"
+    )
+    return ApiResponse(err.status, body.encode(), {"Content-Type": "application/xml"})
 
 
 def read_s3_object(account: str, bucket: str, key: str) -> bytes:
@@ -73,6 +106,8 @@ def error_for(service: str, err: AwsError) -> ApiResponse:
         return json11_error(err)
     if service in REST_JSON_SERVICES:
         return rest_json_error(err)
+    if service == "s3":
+        return s3_error(err)
     return xml_error(err)
 
 
@@ -90,7 +125,9 @@ class Backend:
         self.trail = CloudTrail(self.data_dir / "cloudtrail")
         self.kms = LocalKms(self.trail, self._forward_to_moto, EngineKeyPolicySeam())
         self.emr = EmrServerless(
-            self.kms, executor=LocalJobExecutor(self.data_dir / "jobs", read_s3_object)
+            self.kms,
+            executor=LocalJobExecutor(self.data_dir / "jobs", read_s3_object),
+            access=EmrAccess(),
         )
         self.livy = LivyEndpoint(self.emr, self.kms, self.data_dir / "livy")
         self.sessions = SessionsApi(self.emr, self.kms, self.data_dir / "sessions")
@@ -205,16 +242,16 @@ class Backend:
 
     def _aws(self, environ: dict[str, Any], body: bytes) -> ApiResponse:
         headers = _headers(environ)
-        scope = CREDENTIAL_SCOPE.search(
-            headers.get("authorization", "") or environ.get("QUERY_STRING", "").replace("%2F", "/")
-        )
+        query = environ.get("QUERY_STRING", "")
+        scope = CREDENTIAL_SCOPE.search(headers.get("authorization", "") or unquote(query))
         if scope is None:
             return xml_error(
                 AwsError("MissingAuthenticationToken", "Request is missing an AWS signature", 403)
             )
-        access_key, region, service = scope.groups()
+        _, region, service = scope.groups()
+        method = environ["REQUEST_METHOD"]
         try:
-            identity = accounts.identity_for(access_key)
+            _, identity = accounts.authenticate(method, _raw_path(environ), query, headers, body)
             self.faults.apply(service)
         except AwsError as err:
             return error_for(service, err)
@@ -247,10 +284,8 @@ class Backend:
 
     def _livy(self, environ: dict[str, Any], body: bytes) -> ApiResponse:
         headers = _headers(environ)
-        raw_target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]
-        raw_path = raw_target.split("?", 1)[0]
         query = environ.get("QUERY_STRING", "")
-        return self.livy.handle(environ["REQUEST_METHOD"], raw_path, query, headers, body)
+        return self.livy.handle(environ["REQUEST_METHOD"], _raw_path(environ), query, headers, body)
 
     def _forward_to_moto(self, request: ApiRequest, account_id: str) -> ApiResponse:
         environ = dict(request.environ)  # type: ignore[attr-defined]
@@ -315,6 +350,12 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
         if environ.get(key):
             headers[key.replace("_", "-").lower()] = environ[key]
     return headers
+
+
+def _raw_path(environ: dict[str, Any]) -> str:
+    """The request path as the client sent (and signed) it, still percent-encoded."""
+    raw_target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]
+    return raw_target.split("?", 1)[0]
 
 
 def _json(status: int, data: Any) -> ApiResponse:

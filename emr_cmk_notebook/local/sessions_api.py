@@ -6,7 +6,8 @@ key exactly as Livy sessions do (the application's ``diskEncryptionConfiguration
 emulation assumption AWS does not document, the ``spark.emr-serverless.disk.*`` properties of a
 ``spark-defaults`` classification in ``runtimeConfiguration``), then starts a local Spark Connect
 server behind a proxy that checks the ``authToken`` of ``GetSessionEndpoint``
-(see ``connect_server.py``). Emulation simplification: the application must already be STARTED.
+(see ``connect_server.py``). As the API reference says, the application must be STARTED or have
+auto-start enabled; StartSession then starts it and the session waits for it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from typing import Any
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local.emr import Application, EmrServerless, KeyService
-from emr_cmk_notebook.local.emr_jobs import key_failure, new_id, paginate
+from emr_cmk_notebook.local.emr_jobs import check_submission_key, key_failure, new_id, paginate
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 from emr_cmk_notebook.local.session_host import SessionHost
 from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.wire import ApiRequest
 
 TOKEN_TTL_SECONDS = 3600.0
+# How long a session waits for the application StartSession auto-started.
+APPLICATION_START_TIMEOUT = 120.0
 DEFAULT_IDLE_TIMEOUT_MINUTES = 60
 LIVE_STATES = frozenset({"SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY"})
 READY_STATES = frozenset({"STARTED", "IDLE", "BUSY"})
@@ -187,8 +190,11 @@ class SessionsApi(SessionHost):
             known = self._sessions.get(self._tokens.get(token, ""))
         if known is not None:
             return _started(known)
-        _check_application(app)
+        _check_sessions_enabled(app)
         disk = self._disk(request, app, data)
+        self.emr.start_for_work(
+            identity.account_id, request.region, app["applicationId"], "sessions"
+        )
         now = time.time()
         with self._lock:
             live = [
@@ -324,16 +330,19 @@ class SessionsApi(SessionHost):
                 return None
             key_arn = app_disk["encryptionKeyArn"]
             custom = dict(app_disk.get("encryptionContext") or {})
-        try:
-            self.keys.check_caller_key_access(request.identity, request.region, key_arn)
-        except AwsError as err:
-            status = 403 if err.code == "AccessDeniedException" else err.status
-            raise AwsError(err.code, key_failure(key_arn, err), status) from None
-        return key_arn, {**custom, "applicationId": app["applicationId"]}
+        context = {**custom, "applicationId": app["applicationId"]}
+        check_submission_key(self.keys, request.identity, request.region, key_arn, context)
+        return key_arn, context
 
     def _launch(self, session: Session, app: dict[str, Any]) -> None:
         with session.lock:
             _set_state(session, "STARTING")
+        if not self._application_started(session):
+            return
+        problem = self.emr.execution_role_problem(session.request["executionRoleArn"])
+        if problem:
+            self._fail(session, problem)
+            return
         if session.disk is not None:
             key_arn, context = session.disk
             try:
@@ -377,6 +386,26 @@ class SessionsApi(SessionHost):
                 _set_state(session, "STARTED")
         if stopped:
             server.stop()
+
+    def _application_started(self, session: Session) -> bool:
+        """Wait while StartSession's auto-start brings the application up; False if it did not."""
+        deadline = time.monotonic() + APPLICATION_START_TIMEOUT
+        while True:
+            try:
+                state = self.emr.application_view(session.account, session.region, session.app_id)[
+                    "state"
+                ]
+            except AwsError:
+                state = "TERMINATED"
+            if state == "STARTED":
+                return True
+            with session.lock:
+                if session.state != "STARTING":
+                    return False
+            if state != "STARTING" or time.monotonic() > deadline:
+                self._fail(session, f"Application {session.app_id} is {state}, not STARTED")
+                return False
+            time.sleep(0.05)
 
     def _activity(self, session: Session, in_flight: int) -> None:
         with session.lock:
@@ -431,18 +460,12 @@ class SessionsApi(SessionHost):
             threading.Thread(target=self._stop, args=(session, reason), daemon=True).start()
 
 
-def _check_application(app: dict[str, Any]) -> None:
-    app_id = app["applicationId"]
+def _check_sessions_enabled(app: dict[str, Any]) -> None:
     if not (app.get("interactiveConfiguration") or {}).get("sessionEnabled"):
         raise validation(
-            f"Application {app_id} does not have sessions enabled; set "
+            f"Application {app['applicationId']} does not have sessions enabled; set "
             "interactiveConfiguration.sessionEnabled to true with UpdateApplication "
             "(release emr-7.13.0 or later)"
-        )
-    if app["state"] != "STARTED":
-        raise validation(
-            f"Application {app_id} is {app['state']}, not STARTED; start it with "
-            "StartApplication before starting a session"
         )
 
 

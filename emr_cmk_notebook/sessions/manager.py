@@ -237,6 +237,9 @@ class SessionManager:
             try:
                 return client.create_session(body)
             except (LivyUnreachable, LivyError) as exc:
+                if isinstance(exc, LivyError) and exc.code == "ValidationException":
+                    # Refused at submission (e.g. a key the caller cannot use): nothing started.
+                    raise UserError(str(exc)) from None
                 transient = isinstance(exc, LivyUnreachable) or exc.status >= 500
                 duplicate = isinstance(exc, LivyError) and "duplicate" in str(exc).lower()
                 if not (transient or duplicate):

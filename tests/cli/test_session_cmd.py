@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import demo_app_id, key_arn
+from tests.conftest import demo_app_id, key_arn, submitter_without_data_keys
 from tests.sessions.conftest import session_role
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def emr_cmk(backend, *args: str) -> subprocess.CompletedProcess:
+def emr_cmk(backend, *args: str, as_user: dict[str, str] | None = None):
     return subprocess.run(
         [str(BIN / "emr-cmk"), "session", *args],
-        env={**os.environ, **backend.env()},
+        env={**os.environ, **backend.env(), **(as_user or {})},
         capture_output=True,
         text=True,
         timeout=300,
@@ -78,3 +78,25 @@ def test_bad_input_is_exit_2_and_one_line(backend, args, message):
     done = emr_cmk(backend, *args)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("transport", ["livy", "connect"])
+def test_start_rejected_at_submission_is_one_line_and_leaves_nothing(backend, demo, transport):
+    app, role = demo_app_id(demo), session_role(demo)
+    key = key_arn(demo, "alias/emr-analytics")
+    emr = backend.client("emr-serverless")
+    sessions_before = emr.list_sessions(applicationId=app)["sessions"]
+    user = submitter_without_data_keys(backend)
+    listed_before = emr_cmk(backend, "list", "--application-id", app, "--json", as_user=user)
+    start = ["start", "--application-id", app, "--role", role, "--transport", transport]
+    if transport == "connect":
+        start.append("--session-key-override")
+    done = emr_cmk(backend, *start, "--key", key, "--skip-check", as_user=user)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert "ValidationException" in error or error.startswith("emr-cmk: error: StartSession: ")
+    assert key in error and "kms:GenerateDataKey" in error
+    assert emr.list_sessions(applicationId=app)["sessions"] == sessions_before
+    listed = emr_cmk(backend, "list", "--application-id", app, "--json", as_user=user)
+    assert listed.stdout == listed_before.stdout

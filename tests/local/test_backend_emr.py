@@ -101,14 +101,32 @@ def test_job_with_session_key_makes_service_calls_with_its_context(backend, demo
     assert record["resources"][0]["ARN"] == key
 
 
-def test_job_with_disabled_key_fails_naming_the_key(backend, demo, job_script):
+def test_job_with_disabled_key_is_rejected_at_submission_naming_the_key(backend, demo, job_script):
     emr = backend.client("emr-serverless")
     app_id = demo_app_id(demo)
     key = key_arn(demo, "alias/emr-disabled")
+    before = len(emr.list_job_runs(applicationId=app_id, maxResults=50)["jobRuns"])
+    with pytest.raises(ClientError) as refused:
+        start_job(emr, app_id, job_script, {"encryptionKeyArn": key})
+    error = refused.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "ValidationException",
+        400,
+    )
+    assert key in error["Error"]["Message"]
+    assert "DisabledException" in error["Error"]["Message"]
+    assert len(emr.list_job_runs(applicationId=app_id, maxResults=50)["jobRuns"]) == before
+
+
+def test_job_whose_key_the_service_may_not_use_fails_naming_the_key(backend, demo, job_script):
+    emr = backend.client("emr-serverless")
+    app_id = demo_app_id(demo)
+    # The caller may use this key, so the submission passes; its policy forgets the service.
+    key = key_arn(demo, "alias/emr-no-service-grant")
     run = wait_for_job(emr, app_id, start_job(emr, app_id, job_script, {"encryptionKeyArn": key}))
     assert run["state"] == "FAILED"
     assert key in run["stateDetails"]
-    assert "DisabledException" in run["stateDetails"]
+    assert "AccessDeniedException" in run["stateDetails"]
 
 
 def test_job_on_another_accounts_key_is_logged_in_both_accounts(backend, demo, job_script):

@@ -60,7 +60,9 @@ class RecordingKeys:
         self.refuse_caller: AwsError | None = None
         self.refuse_disks: AwsError | None = None
 
-    def check_caller_key_access(self, identity: Identity, region: str, key_arn: str) -> None:
+    def check_caller_key_access(
+        self, identity: Identity, region: str, key_arn: str, encryption_context: Any = None
+    ) -> None:
         self.caller_checks.append((identity, region, key_arn))
         if self.refuse_caller:
             raise self.refuse_caller
@@ -473,8 +475,10 @@ def test_caller_without_key_access_is_refused_before_anything_starts(
     with pytest.raises(ServiceError) as refused:
         start_job(alice, app_id)
 
-    assert (refused.value.code, refused.value.status) == ("AccessDeniedException", 403)
+    # EMR Serverless APIs answer ValidationException; the KMS cause is in the message.
+    assert (refused.value.code, refused.value.status) == ("ValidationException", 400)
     assert KEY in refused.value.message
+    assert "AccessDeniedException" in refused.value.message
     assert alice("ListJobRuns", applicationId=app_id)["jobRuns"] == []
     assert alice("GetApplication", applicationId=app_id)["application"]["state"] == "CREATED"
     assert keys.disk_uses == []

@@ -16,7 +16,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT, SECURITY_ACCOUNT
-from tests.conftest import demo_app_id, key_arn, processes_mentioning, service_data_key_contexts
+from tests.conftest import (
+    demo_app_id,
+    iam_user_with,
+    key_arn,
+    processes_mentioning,
+    service_data_key_contexts,
+)
 
 pytestmark = pytest.mark.integration
 ROLE = f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/emr-session-role"
@@ -121,6 +127,18 @@ def create_application(backend, *, livy: bool, start: bool, release: str = "emr-
     return app_id
 
 
+LIVY_ACCESS = {"Effect": "Allow", "Action": "emr-serverless:AccessLivyEndpoints", "Resource": "*"}
+
+
+def user_livy(
+    backend, app_id: str, statements: list[dict], *, account: str = ANALYTICS_ACCOUNT
+) -> Livy:
+    """A Livy client for a new IAM user of ``account`` with ``statements`` as its policy."""
+    env = iam_user_with(backend, *statements, account=account)
+    url = f"{backend.endpoint}/livy/{app_id}"
+    return Livy(url, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+
+
 # --- fixtures -------------------------------------------------------------------------------
 
 
@@ -191,10 +209,31 @@ def test_tampered_body_is_refused(livy):
 
 
 def test_application_of_another_account_is_not_found(backend, world):
-    outsider = livy_for(backend, demo_app_id(world), SECURITY_ACCOUNT)
+    outsider = user_livy(backend, demo_app_id(world), [LIVY_ACCESS], account=SECURITY_ACCOUNT)
     answer = outsider.request("GET", "/sessions")
     assert answer.status_code == 404
     assert answer.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+
+
+def test_caller_without_access_livy_endpoints_is_refused(backend, world):
+    app_id = demo_app_id(world)
+    stranger = user_livy(backend, app_id, [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}])
+    answer = stranger.request("GET", "/sessions")
+    assert answer.status_code == 403
+    assert answer.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    message = answer.json()["message"]
+    assert "emr-serverless:AccessLivyEndpoints" in message
+    assert f"/applications/{app_id}" in message
+
+
+def test_creating_a_session_needs_pass_role(backend, world):
+    livy = user_livy(backend, demo_app_id(world), [LIVY_ACCESS])
+    assert livy.request("GET", "/sessions").status_code == 200
+    answer = livy.request("POST", "/sessions", {"kind": "pyspark", "conf": ROLE_CONF})
+    assert answer.status_code == 403
+    assert answer.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert "iam:PassRole" in answer.json()["message"]
+    assert livy.ok("GET", "/sessions")["sessions"] == []
 
 
 def test_application_without_livy_is_refused(backend):
@@ -231,26 +270,58 @@ def test_alias_instead_of_key_arn_is_refused_with_the_validation_message(livy):
     assert "not a KMS key ARN" in message
 
 
-def test_disabled_key_leaves_a_dead_session_and_no_process(backend, livy, world):
+def test_disabled_key_is_rejected_at_create_and_no_session_is_left(livy, world):
     disabled = key_arn(world, "alias/emr-disabled")
+    before = livy.ok("GET", "/sessions")["total"]
     conf = {**ROLE_CONF, "spark.emr-serverless.disk.encryptionKeyArn": disabled}
+    answer = livy.request("POST", "/sessions", {"kind": "pyspark", "conf": conf})
+    assert answer.status_code == 400
+    assert answer.headers["x-amzn-ErrorType"] == "ValidationException"
+    assert disabled in answer.json()["message"]
+    assert "DisabledException" in answer.json()["message"]
+    assert livy.ok("GET", "/sessions")["total"] == before
+
+
+def test_key_the_service_may_not_use_leaves_a_dead_session_and_no_process(livy, world):
+    # The caller may use this key, so the create passes; its policy forgets the service.
+    key = key_arn(world, "alias/emr-no-service-grant")
+    conf = {**ROLE_CONF, "spark.emr-serverless.disk.encryptionKeyArn": key}
     created = livy.create(conf=conf)
     session = livy.wait_state(created["id"], {"not_started", "starting"}, timeout=20)
     assert session["state"] == "dead"
     log = "\n".join(livy.ok("GET", f"/sessions/{created['id']}/log")["log"])
-    assert disabled in log
-    assert "DisabledException" in log
+    assert key in log
+    assert "AccessDeniedException" in log
     app_id = demo_app_id(world)
     assert processes_mentioning(f"livy-{app_id}-{created['id']}-") == []
     livy.ok("DELETE", f"/sessions/{created['id']}")
 
 
-def test_sessions_are_visible_only_to_their_creator(backend, livy, shared_session):
+def test_role_emr_serverless_cannot_assume_leaves_a_dead_session_naming_it(backend, livy):
     iam = backend.client("iam")
-    name = f"other-{uuid.uuid4().hex[:6]}"
-    iam.create_user(UserName=name)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    other = Livy(livy.url, key["AccessKeyId"], key["SecretAccessKey"])
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "glue.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    name = f"livy-untrusted-{uuid.uuid4().hex[:6]}"
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    created = livy.create(conf={"emr-serverless.session.executionRoleArn": role})
+    session = livy.wait_state(created["id"], {"not_started", "starting"}, timeout=20)
+    assert session["state"] == "dead"
+    log = "\n".join(livy.ok("GET", f"/sessions/{created['id']}/log")["log"])
+    assert role in log
+    assert "trust policy" in log
+    livy.ok("DELETE", f"/sessions/{created['id']}")
+
+
+def test_sessions_are_visible_only_to_their_creator(backend, world, livy, shared_session):
+    other = user_livy(backend, demo_app_id(world), [LIVY_ACCESS])
     assert other.request("GET", f"/sessions/{shared_session['id']}").status_code == 404
     assert other.ok("GET", "/sessions")["sessions"] == []
     cancel = other.request("POST", f"/sessions/{shared_session['id']}/statements/0/cancel")

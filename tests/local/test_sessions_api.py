@@ -112,19 +112,22 @@ def test_unknown_session_is_not_found(emr, world):
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_disabled_key_fails_the_session_with_the_kms_reason_and_no_process(emr, world):
+def test_key_the_service_may_not_use_fails_the_session_with_the_kms_reason_and_no_process(
+    emr, world
+):
     app_id = demo_app_id(world)
-    disabled = key_arn(world, "alias/emr-disabled")
+    # The caller may use this key, so StartSession passes; its policy forgets the service.
+    key = key_arn(world, "alias/emr-no-service-grant")
     overrides = {
         "runtimeConfiguration": [
-            {"classification": "spark-defaults", "properties": {KEY_ARN_PROPERTY: disabled}}
+            {"classification": "spark-defaults", "properties": {KEY_ARN_PROPERTY: key}}
         ]
     }
     session_id = start(emr, app_id, configurationOverrides=overrides)
     session = wait_state(emr, app_id, session_id, {"SUBMITTED", "STARTING"}, timeout=20)
     assert session["state"] == "FAILED"
-    assert disabled in session["stateDetails"]
-    assert "DisabledException" in session["stateDetails"]
+    assert key in session["stateDetails"]
+    assert "AccessDeniedException" in session["stateDetails"]
     assert processes_mentioning(f"connect-{session_id}-") == []
 
 

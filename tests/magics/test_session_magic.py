@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.sessions import StatementFailed
-from tests.conftest import demo_app_id, key_arn
+from tests.conftest import demo_app_id, key_arn, submitter_without_data_keys
 from tests.magics.conftest import Shell
 from tests.sessions.conftest import pointed_at, session_role
 
@@ -112,3 +115,46 @@ def test_stop_deletes_the_session_and_later_cells_say_so(backend, shell, demo):
         shell.line("emr_session", f"stop {info.id}")
         with pytest.raises(UserError, match="no active session"):
             shell.run("%%emr_spark\n1")
+
+
+@pytest.mark.parametrize("transport", ["livy", "connect"])
+def test_start_rejected_at_submission_is_one_line_and_starts_nothing(
+    shell, backend, demo, transport, monkeypatch, capsys
+):
+    role, key = session_role(demo), key_arn(demo, "alias/emr-analytics")
+    emr = backend.client("emr-serverless")
+    # An application this kernel has not used yet, so its Livy client signs as the new user.
+    app = emr.create_application(
+        name=f"rejected-{uuid.uuid4().hex[:6]}",
+        releaseLabel="emr-7.13.0",
+        type="Spark",
+        interactiveConfiguration={"livyEndpointEnabled": True, "sessionEnabled": True},
+        clientToken=str(uuid.uuid4()),
+    )["applicationId"]
+    for wanted in ("CREATED", "STARTED"):
+        deadline = time.monotonic() + 20
+        while emr.get_application(applicationId=app)["application"]["state"] != wanted:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        if wanted == "CREATED":
+            emr.start_application(applicationId=app)
+    for name, value in submitter_without_data_keys(backend).items():
+        monkeypatch.setenv(name, value)
+    override = " --session-key-override" if transport == "connect" else ""
+    with pytest.raises(UserError) as refused:
+        shell.line(
+            "emr_session",
+            f"start --application-id {app} --role {role} --key {key} --transport {transport} "
+            f"--skip-check{override}",
+        )
+    message = str(refused.value)
+    assert key in message and "kms:GenerateDataKey" in message
+    assert "\n" not in message
+    assert "the key check was skipped" in capsys.readouterr().err
+    assert emr.list_sessions(applicationId=app)["sessions"] == []
+    from emr_cmk_notebook.clients import AwsTarget
+    from emr_cmk_notebook.sessions import SessionManager
+
+    # Livy sessions are visible to their creator only: this user's list is the proof.
+    as_user = SessionManager(AwsTarget(), cleanup_at_exit=False)
+    assert as_user.livy_client(app).list_sessions() == []

@@ -23,7 +23,12 @@ from emr_cmk_notebook.sessions.connect import (
 )
 from emr_cmk_notebook.sessions.manager import SkippedCheckWarning
 from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED
-from tests.conftest import app_id_named, key_arn, processes_mentioning
+from tests.conftest import (
+    app_id_named,
+    key_arn,
+    processes_mentioning,
+    submitter_without_data_keys,
+)
 from tests.sessions.conftest import KEYED_CONTEXT, pointed_at
 
 
@@ -182,6 +187,31 @@ def test_a_session_the_key_policy_refuses_fails_clearly_and_is_gone(backend, man
     sessions = emr.list_sessions(applicationId=app)["sessions"]
     assert [s["state"] for s in sessions] == ["FAILED"]
     assert processes_mentioning(f"connect-{sessions[0]['sessionId']}-") == []
+
+
+def test_a_start_the_service_rejects_is_one_line_and_leaves_nothing(
+    backend, managers, demo, app_id, role, monkeypatch
+):
+    key = key_arn(demo, "alias/emr-analytics")
+    emr = backend.client("emr-serverless")
+    before = emr.list_sessions(applicationId=app_id)["sessions"]
+    for name, value in submitter_without_data_keys(backend).items():
+        monkeypatch.setenv(name, value)
+    manager = managers()
+    with pytest.warns(SkippedCheckWarning), pytest.raises(UserError) as refused:
+        manager.start(
+            app_id,
+            role,
+            key,
+            transport="connect",
+            session_key_override=True,
+            skip_check=True,
+            timeout=60,
+        )
+    assert str(refused.value).startswith(f"StartSession: Unable to use KMS key {key}")
+    assert "kms:GenerateDataKey" in str(refused.value)
+    assert emr.list_sessions(applicationId=app_id)["sessions"] == before
+    assert manager.sessions() == []
 
 
 def test_notebook_flow_count_refresh_verify_and_stop(

@@ -108,16 +108,36 @@ def test_a_disabled_key_is_refused_before_anything_starts(managers, app_id, role
     assert len(manager.livy_client(app_id).list_sessions()) == before
 
 
-def test_a_disabled_key_with_the_check_skipped_fails_closed(managers, app_id, role, demo):
+def test_a_disabled_key_with_the_check_skipped_is_refused_in_one_line(managers, app_id, role, demo):
     manager = managers()
     name = f"skip-{uuid.uuid4().hex[:6]}"
     with (
         pytest.warns(UserWarning, match="key check was skipped"),
-        pytest.raises(SessionFailed) as failed,
+        pytest.raises(UserError) as refused,
     ):
         manager.start(app_id, role, key="alias/emr-disabled", name=name, skip_check=True)
-    assert "DisabledException" in str(failed.value)
-    assert key_arn(demo, "alias/emr-disabled") in str(failed.value)
+    # The service rejects the submission (ValidationException) with the KMS cause.
+    assert "ValidationException" in str(refused.value)
+    assert "DisabledException" in str(refused.value)
+    assert key_arn(demo, "alias/emr-disabled") in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert [s for s in manager.livy_client(app_id).list_sessions() if s["name"] == name] == []
+    assert manager.sessions() == []
+
+
+def test_a_key_the_service_cannot_use_with_the_check_skipped_fails_closed(
+    managers, app_id, role, demo
+):
+    manager = managers()
+    name = f"skip-{uuid.uuid4().hex[:6]}"
+    key = "alias/emr-no-service-grant"
+    with (
+        pytest.warns(UserWarning, match="key check was skipped"),
+        pytest.raises(SessionFailed) as failed,
+    ):
+        manager.start(app_id, role, key=key, name=name, skip_check=True)
+    assert "AccessDeniedException" in str(failed.value)
+    assert key_arn(demo, key) in str(failed.value)
     live = [
         s
         for s in manager.livy_client(app_id).list_sessions()
