@@ -20,7 +20,7 @@ import pytest
 
 from emr_cmk_notebook import apps
 from emr_cmk_notebook.clients import AwsTarget
-from emr_cmk_notebook.readiness.fixes import principal_key_statement, service_statement
+from emr_cmk_notebook.readiness.fixes import principal_key_statements, service_statement
 from emr_cmk_notebook.readiness.gather import ROLE_ACTIONS
 
 TAG = "emr-cmk-test"
@@ -191,7 +191,7 @@ class Sandbox:
         statements = [
             root,
             service_statement(application.arn, self.account, application.id),
-            principal_key_statement(self.role_arn, ROLE_ACTIONS, None),
+            *principal_key_statements(self.role_arn, ROLE_ACTIONS, None),
         ]
         kms = self.client("kms")
         key = kms.create_key(
