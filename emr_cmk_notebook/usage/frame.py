@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import html
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from emr_cmk_notebook.core.errors import UserError
-from emr_cmk_notebook.usage.records import RawRecords, read_records
+from emr_cmk_notebook.usage.records import RawRecords, read_records, record_schema
+from emr_cmk_notebook.usage.trail_files import read_local
 
 KMS_EVENT_SOURCE = "kms.amazonaws.com"
 CONTEXT_PREFIX = "ctx."
@@ -72,6 +72,7 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME_TYPE = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HTML_ROWS = 20
+_NO_RECORDS = RawRecords(record_schema(()).empty_table(), ())
 
 
 @dataclass
@@ -128,14 +129,18 @@ class UsageFrame:
 
     def headline(self) -> str:
         """One line: how many KMS records, how many skipped, and the time range."""
-        text = (
-            f"{self.kms_records} KMS records; skipped {self.skipped_non_kms} non-KMS"
-            f" and {self.skipped_malformed} malformed"
-        )
-        if self.time_range:
-            first, last = self.time_range
-            text += f"; {iso_time(first)} to {iso_time(last)}"
-        return text
+        return headline(self.summary())
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """One line from a summary: how many KMS records, how many skipped, and the time range."""
+    text = (
+        f"{summary['kms_records']} KMS records; skipped {summary['skipped_non_kms']} non-KMS"
+        f" and {summary['skipped_malformed']} malformed"
+    )
+    if summary["first_event"]:
+        text += f"; {summary['first_event']} to {summary['last_event']}"
+    return text
 
 
 def parse_records(source: Any, *, name: str | None = None) -> UsageFrame:
@@ -155,20 +160,31 @@ def parse_records(source: Any, *, name: str | None = None) -> UsageFrame:
 
 def read_file(path: str | os.PathLike[str]) -> UsageFrame:
     """Read a CloudTrail log file (gzip or not), a LookupEvents response or JSON lines."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a CloudTrail log file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the file ({exc.strerror})") from None
-    return usage_frame(read_records(data, str(path)))
+    return usage_frame(read_records(read_local(Path(path)), str(path)))
+
+
+@dataclass
+class UsageBatch:
+    """KMS calls as an Arrow table in the usage frame's columns, with what was skipped."""
+
+    table: pa.Table
+    skipped_non_kms: int = 0
+    skipped_malformed: int = 0
+
+    def to_usage_frame(self) -> UsageFrame:
+        """The batch as a ``UsageFrame`` (pandas, categoricals, a dict per context)."""
+        with _collector_paused():
+            frame = self.table.to_pandas(types_mapper=_pandas_type, maps_as_pydicts="strict")
+        return UsageFrame(frame, self.skipped_non_kms, self.skipped_malformed)
 
 
 def usage_frame(raw: RawRecords) -> UsageFrame:
     """Keep the KMS records of ``raw`` with a valid time and turn them into a ``UsageFrame``."""
+    return usage_batch(raw).to_usage_frame()
+
+
+def usage_batch(raw: RawRecords) -> UsageBatch:
+    """Keep the KMS records of ``raw`` with a valid time, as an Arrow ``UsageBatch``."""
     table = raw.table
     times = _event_times(table.column("eventTime"))
     source = table.column("eventSource")
@@ -177,11 +193,21 @@ def usage_frame(raw: RawRecords) -> UsageFrame:
     valid_count, kms_count = _count(valid), _count(kms)
     # take() gathers the kept rows into one chunk per column in one pass.
     rows = pc.indices_nonzero(kms)
-    frame = _frame(table.take(rows), times.take(rows), raw.context_keys)
-    return UsageFrame(
-        frame,
+    return UsageBatch(
+        _columns(table.take(rows), times.take(rows), raw.context_keys),
         skipped_non_kms=valid_count - kms_count,
         skipped_malformed=raw.malformed + table.num_rows - valid_count,
+    )
+
+
+def join_batches(batches: Iterable[UsageBatch]) -> UsageBatch:
+    """One batch of many, rows in order; a context column missing from a batch is null there."""
+    batches = list(batches)
+    tables = [b.table for b in batches] or [usage_batch(_NO_RECORDS).table]
+    return UsageBatch(
+        pa.concat_tables(tables, promote_options="default"),
+        skipped_non_kms=sum(b.skipped_non_kms for b in batches),
+        skipped_malformed=sum(b.skipped_malformed for b in batches),
     )
 
 
@@ -229,7 +255,7 @@ def _parse_iso(text: str) -> int | None:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _frame(table: pa.Table, times: pa.Array, context_keys: tuple[str, ...]) -> pd.DataFrame:
+def _columns(table: pa.Table, times: pa.Array, context_keys: tuple[str, ...]) -> pa.Table:
     identity = table.column("userIdentity")
     params = table.column("requestParameters")
     context = pc.struct_field(params, "encryptionContext")
@@ -261,14 +287,12 @@ def _frame(table: pa.Table, times: pa.Array, context_keys: tuple[str, ...]) -> p
         "account_id": pc.struct_field(identity, "accountId"),
     }
     columns.update((CONTEXT_PREFIX + key, column) for key, column in contexts.items())
-    arrow = pa.table(
+    return pa.table(
         {
             name: pc.dictionary_encode(column) if name in CATEGORY_COLUMNS else column
             for name, column in columns.items()
         }
     )
-    with _collector_paused():
-        return arrow.to_pandas(types_mapper=_pandas_type, maps_as_pydicts="strict")
 
 
 @contextmanager

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
@@ -26,13 +28,17 @@ from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
 from emr_cmk_notebook.usage.frame import (
     CATEGORY_COLUMNS,
+    UsageBatch,
     UsageFrame,
     iso_time,
     iso_times,
+    join_batches,
     parse_records,
-    read_file,
 )
+from emr_cmk_notebook.usage.progress import ProgressFactory, harvest_bars
+from emr_cmk_notebook.usage.stream import read_batches
 from emr_cmk_notebook.usage.timeline import Timeline
+from emr_cmk_notebook.usage.trail_files import LogFile, Scope, is_s3_url, list_log_files
 from emr_cmk_notebook.usage.views import KernelSession, findings, join_shared_copies, summarize
 from emr_cmk_notebook.usage.views import match_sessions as _match_sessions
 
@@ -43,7 +49,6 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:(\d{12}):key/([a-zA-Z0-9-]+)$")
 _KEY_ID = re.compile(r"^(mrk-)?[0-9a-fA-F-]{32,36}$|^mrk-[0-9a-f]{32}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
-_FILE_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz")
 _HTML_ROWS = 20
 
 
@@ -55,6 +60,15 @@ def parse_since(text: str) -> pd.Timedelta:
             f"--since {text!r} is not a duration", hint="write a number and m, h, d or w, e.g. 7d"
         )
     return pd.Timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def since_moment(text: str, until: pd.Timestamp | None = None) -> pd.Timestamp:
+    """``--since``: a duration back from ``until`` (default now), such as 7d, or a time."""
+    if _SINCE.match(str(text)):
+        return (until if until is not None else pd.Timestamp.now(tz="UTC").ceil("s")) - (
+            parse_since(text)
+        )
+    return parse_moment(text, "since")
 
 
 def parse_moment(value: Any, name: str) -> pd.Timestamp:
@@ -147,7 +161,7 @@ class KeyUsage:
         sessions: Iterable[Any] = (),
         expected_principals: Iterable[str] = (),
         expected_context: Mapping[str, str] | None = None,
-        progress: Callable[[lookup.HarvestProgress], None] | None = None,
+        progress: ProgressFactory | None = None,
         cache: bool = True,
         settle: int = lookup.SETTLE_SECONDS,
         athena: Mapping[str, str] | None = None,
@@ -159,7 +173,8 @@ class KeyUsage:
         ``session`` column; ``session`` keeps only one of them. ``owner_role_arn`` is a role
         in the key owner's account to read that account's copies of cross-account calls.
         ``athena`` holds ``database``, ``workgroup``, ``output_location`` and ``table`` for
-        Athena on AWS. ``progress`` receives a ``HarvestProgress`` after each LookupEvents page.
+        Athena on AWS. ``progress`` makes progress bars (``tqdm``, or ``tqdm.notebook.tqdm``):
+        one per account and region for a harvest, one over the files for ``files``.
         ``settle`` is how many seconds before a harvest the cache does not trust yet (event
         history lags); the local backend has no lag, so 0 is exact there.
         """
@@ -194,7 +209,7 @@ class KeyUsage:
         elif source == "lookup":
             usage._from_lookup(target, regions, owner_role_arn, progress, cache, settle)
         elif source == "files":
-            usage._from_files(target, path)
+            usage._from_files(target, path, regions, progress)
         else:
             usage._from_athena(target, path, regions, owner_role_arn, athena or {})
         usage._finish(regions if source != "lookup" else None, application_id, known, wanted)
@@ -207,7 +222,7 @@ class KeyUsage:
         target: AwsTarget,
         regions: list[str] | None,
         owner_role_arn: str | None,
-        progress: Callable[[lookup.HarvestProgress], None] | None,
+        progress: ProgressFactory | None,
         cache: bool,
         settle: int,
     ) -> None:
@@ -215,17 +230,18 @@ class KeyUsage:
         regions = regions or [target.resolved_region()]
         streams = _streams(target, regions, owner_role_arn, _key_owner(self.key_arn))
         start, end = self.window.epoch()
-        records, self.stats = _aws_call(
-            lambda: lookup.harvest(
-                streams,
-                self.key_arn,
-                start,
-                end,
-                cache=lookup.cache_dir() if cache else None,
-                progress=progress,
-                settle=settle,
+        with harvest_bars(progress) as show:
+            records, self.stats = _aws_call(
+                lambda: lookup.harvest(
+                    streams,
+                    self.key_arn,
+                    start,
+                    end,
+                    cache=lookup.cache_dir() if cache else None,
+                    progress=show,
+                    settle=settle,
+                )
             )
-        )
         self._take(parse_records(records))
         self.notes.append(lookup.HISTORY_NOTE)
         oldest = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=lookup.HISTORY_SECONDS)
@@ -235,13 +251,41 @@ class KeyUsage:
                 " only in the trail's S3 logs (source='athena')"
             )
 
-    def _from_files(self, target: AwsTarget, path: str | Path | None) -> None:
+    def _from_files(
+        self,
+        target: AwsTarget,
+        path: str | Path | None,
+        regions: list[str] | None,
+        progress: ProgressFactory | None,
+    ) -> None:
         if path is None:
-            raise UserError("--source files needs a PATH: a CloudTrail file or a folder of them")
+            raise UserError(
+                "--source files needs a PATH: a CloudTrail file, a trail folder or s3://BUCKET/PREFIX"
+            )
         self.key_arn = _key_arn_or_none(self.key, target)
-        files = _log_files(Path(path))
-        self._take(_concat([read_file(f) for f in files]))
+        scope = self._scope(regions)
+        files = _trail_files(target, path, scope)
+        batches = read_batches(files, scope, progress=progress)
+        self._take(join_batches(self._of_key(batch) for batch in batches).to_usage_frame())
         self.notes.append(f"read {len(files)} CloudTrail file(s) under {path}")
+
+    def _scope(self, regions: list[str] | None) -> Scope:
+        return Scope.of(
+            self.window.start.to_pydatetime(), self.window.end.to_pydatetime(), regions=regions
+        )
+
+    def _of_key(self, batch: UsageBatch) -> UsageBatch:
+        """Only the rows on this key, so a long read keeps no other key's calls in memory."""
+        keys = batch.table.column("key_arn").cast(pa.string())
+        if self.key_arn:
+            mine = pc.equal(keys, self.key_arn)
+        else:
+            mine = pc.ends_with(keys, "key/" + self.key)
+        return UsageBatch(
+            batch.table.filter(pc.fill_null(mine, False)),
+            batch.skipped_non_kms,
+            batch.skipped_malformed,
+        )
 
     def _from_athena(
         self,
@@ -255,15 +299,17 @@ class KeyUsage:
         start, end = self.window.epoch()
         table = options.get("table", sql.TABLE)
         needle = self.key_arn or self.key
-        if path is not None and str(path).startswith("s3://"):
-            query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
+        query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
+        local = _local_backend(target)
+        if path is not None and is_s3_url(path) and local is None:
             rows = _aws_call(lambda: self._athena_rows(target, str(path), query, options))
             where = f"Athena table {table} over {path}"
         else:
-            folder = Path(path) if path is not None else _local_log_dir(target)
-            query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
-            rows = sql.run_local(query, folder, table=table)
-            where = f"the trail logs under {folder} (DuckDB)"
+            # The local backend has no Athena: the same SQL runs with DuckDB over the files.
+            where_files = path if path is not None else _local_log_dir(local)
+            files = _trail_files(target, where_files, self._scope(regions))
+            rows = sql.run_local(query, files, table=table)
+            where = f"the trail logs under {where_files} (DuckDB)"
         self._take(parse_records(sql.rows_to_records(rows)))
         self.notes.append(f"queried {where}")
 
@@ -526,11 +572,15 @@ def _connection_error(exc: Exception) -> ServiceFault:
     return ServiceFault(f"AWS could not be reached: {exc}")
 
 
-def _local_log_dir(target: AwsTarget) -> Path:
-    """The local backend's delivered CloudTrail logs, when the target is that backend."""
+def _local_backend(target: AwsTarget) -> dict[str, Any] | None:
+    """The local backend's status when the target is that backend, else None."""
     from emr_cmk_notebook.clients import local_backend_status
 
-    status = local_backend_status(target.endpoint_url or service_endpoint("cloudtrail"))
+    return local_backend_status(target.endpoint_url or service_endpoint("cloudtrail"))
+
+
+def _local_log_dir(status: dict[str, Any] | None) -> Path:
+    """The local backend's delivered CloudTrail logs, when the target is that backend."""
     if status is None:
         raise UserError(
             "--source athena needs the trail's location",
@@ -539,35 +589,9 @@ def _local_log_dir(target: AwsTarget) -> Path:
     return Path(status["cloudtrail_log_dir"])
 
 
-def _log_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise UserError(f"{path}: no such file or folder")
-    files = sorted({f for pattern in _FILE_PATTERNS for f in path.rglob(pattern) if f.is_file()})
-    if not files:
-        raise UserError(f"{path}: no CloudTrail files (*.json, *.json.gz, *.jsonl) in it")
-    return files
-
-
-def _concat(parts: list[UsageFrame]) -> UsageFrame:
-    if len(parts) == 1:
-        return parts[0]
-    # Empty parts, and columns that are all missing in a part, would change the result's dtypes
-    # (pandas warns about it): leave them out, then put back the columns with their own dtype.
-    filled = [p.frame for p in parts if len(p.frame)] or [parts[0].frame]
-    dtypes = {c: f[c].dtype for f in reversed(filled) for c in f.columns}
-    order = list(dict.fromkeys(c for f in filled for c in f.columns))
-    frame = pd.concat([f.dropna(axis=1, how="all") for f in filled], ignore_index=True)
-    for column in order:
-        if column not in frame.columns:
-            frame[column] = pd.Series(index=frame.index, dtype=dtypes[column])
-    frame = frame[order]
-    return UsageFrame(
-        _recategorize(frame),
-        skipped_non_kms=sum(p.skipped_non_kms for p in parts),
-        skipped_malformed=sum(p.skipped_malformed for p in parts),
-    )
+def _trail_files(target: AwsTarget, path: str | Path, scope: Scope) -> list[LogFile]:
+    s3 = target.client("s3") if is_s3_url(path) else None
+    return list_log_files(path, scope, s3=s3)
 
 
 def _recategorize(frame: pd.DataFrame) -> pd.DataFrame:
