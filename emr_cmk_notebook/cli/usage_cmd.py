@@ -157,7 +157,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         regions=args.regions,
         owner_role_arn=args.owner_role_arn,
         target=AwsTarget(profile=args.profile),
-        progress=None if args.quiet or args.output == "json" else progress_bar(),
+        progress_bar=None if args.quiet or args.output == "json" else progress_bar(),
     )
     if args.output == "json":
         print(json.dumps(usage.to_dict(), indent=2, default=str))
@@ -171,6 +171,8 @@ def run_fetch(args: argparse.Namespace) -> int:
 def _print_usage(usage: Any) -> None:
     from emr_cmk_notebook.usage.frame import iso_times
 
+    if usage.warning():
+        print(f"warning: {usage.warning()}")
     print(usage.headline())
     for note in usage.notes:
         print(f"note: {note}")
@@ -194,6 +196,9 @@ def run_parse(args: argparse.Namespace) -> int:
 
     scope = _scope(args)
     s3 = _target(args).client("s3") if is_s3_url(args.path) else None
+    warning = _trail_warning(args) if s3 is not None else None
+    if warning and args.output != "table":
+        print(f"emr-cmk: warning: {warning}", file=sys.stderr)
     files = list_log_files(args.path, scope, s3=s3)
     quiet = args.quiet or args.output == "json"
     batches = read_batches(files, scope, progress=None if quiet else progress_bar())
@@ -208,8 +213,18 @@ def run_parse(args: argparse.Namespace) -> int:
         for number, batch in enumerate(batches):
             _print_csv(_fixed_columns(batch), header=number == 0)
     else:
+        if warning:
+            print(f"warning: {warning}")
         _print_table(batches, tally)
     return 0
+
+
+def _trail_warning(args: argparse.Namespace) -> str | None:
+    """What the trails delivering to the bucket leave out, in one line (None: nothing known)."""
+    from emr_cmk_notebook.usage.key_usage import trail_check
+    from emr_cmk_notebook.usage.trail_files import bucket_of
+
+    return trail_check(_target(args), args.regions, bucket_of(args.path)).line()
 
 
 def progress_bar() -> Any:

@@ -52,7 +52,7 @@ def run(magics: Any, line: str) -> Any:
         sessions=kernel_sessions(magics),
         expected_principals=[magics.default_role] if magics.default_role else [],
         cache=not args.no_cache,
-        progress=None if args.quiet else progress_bar(),
+        progress_bar=None if args.quiet else progress_bar(),
     )
     if args.output:
         magics.shell.user_ns[args.output] = usage.to_frame()

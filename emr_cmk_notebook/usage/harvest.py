@@ -32,11 +32,6 @@ LOOKUP_TPS = 2.0
 PAGE_SIZE = 50
 HISTORY_SECONDS = 90 * 24 * 3600
 SETTLE_SECONDS = 15 * 60
-HISTORY_NOTE = (
-    "CloudTrail event history lags by minutes (a call can take up to about 15 minutes to appear)"
-    " and covers only the last 90 days; for older calls query the trail's S3 logs"
-    " (source='athena')."
-)
 _RETRY_CODES = frozenset(
     {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
 )
@@ -281,7 +276,8 @@ def _harvest_stream(
     oldest = max(start, started - HISTORY_SECONDS)
     cached_before = {eid for eid, (t, _) in cache.events.items() if start <= t <= end}
     state = HarvestProgress(stream.account, stream.region, 0, 0, start, end, end)
-    for low, high in cache.gaps(oldest, end):
+    # A window wholly older than event history has nothing to read (and no valid time range).
+    for low, high in cache.gaps(oldest, end) if oldest <= end else []:
         _read_gap(stream, key_arn, low, high, cache, limiter, stats, state, progress)
         cache.cover(low, min(high, started - settle))
     cache.save()

@@ -26,6 +26,7 @@ from emr_cmk_notebook.clients import AwsTarget, service_endpoint
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
+from emr_cmk_notebook.usage.completeness import Completeness, history_gaps, trail_gaps
 from emr_cmk_notebook.usage.frame import (
     CATEGORY_COLUMNS,
     UsageBatch,
@@ -38,7 +39,13 @@ from emr_cmk_notebook.usage.frame import (
 from emr_cmk_notebook.usage.progress import ProgressFactory, harvest_bars
 from emr_cmk_notebook.usage.stream import read_batches
 from emr_cmk_notebook.usage.timeline import Timeline
-from emr_cmk_notebook.usage.trail_files import LogFile, Scope, is_s3_url, list_log_files
+from emr_cmk_notebook.usage.trail_files import (
+    LogFile,
+    Scope,
+    bucket_of,
+    is_s3_url,
+    list_log_files,
+)
 from emr_cmk_notebook.usage.views import KernelSession, findings, join_shared_copies, summarize
 from emr_cmk_notebook.usage.views import match_sessions as _match_sessions
 
@@ -142,6 +149,7 @@ class KeyUsage:
     skipped_malformed: int = 0
     expected_principals: tuple[str, ...] = ()
     expected_context: dict[str, str] = field(default_factory=dict)
+    completeness: Completeness = field(default_factory=Completeness)
 
     @classmethod
     def fetch(
@@ -161,7 +169,8 @@ class KeyUsage:
         sessions: Iterable[Any] = (),
         expected_principals: Iterable[str] = (),
         expected_context: Mapping[str, str] | None = None,
-        progress: ProgressFactory | None = None,
+        progress: Callable[[lookup.HarvestProgress], None] | None = None,
+        progress_bar: ProgressFactory | None = None,
         cache: bool = True,
         settle: int = lookup.SETTLE_SECONDS,
         athena: Mapping[str, str] | None = None,
@@ -173,8 +182,9 @@ class KeyUsage:
         ``session`` column; ``session`` keeps only one of them. ``owner_role_arn`` is a role
         in the key owner's account to read that account's copies of cross-account calls.
         ``athena`` holds ``database``, ``workgroup``, ``output_location`` and ``table`` for
-        Athena on AWS. ``progress`` makes progress bars (``tqdm``, or ``tqdm.notebook.tqdm``):
-        one per account and region for a harvest, one over the files for ``files``.
+        Athena on AWS. ``progress`` receives a ``HarvestProgress`` after each LookupEvents page;
+        ``progress_bar`` makes progress bars (``tqdm``, or ``tqdm.notebook.tqdm``): one per
+        account and region for a harvest, one over the files for ``files``.
         ``settle`` is how many seconds before a harvest the cache does not trust yet (event
         history lags); the local backend has no lag, so 0 is exact there.
         """
@@ -207,9 +217,11 @@ class KeyUsage:
         if window.empty:
             usage.notes.append(f"the window {window} is empty: its start is not before its end")
         elif source == "lookup":
-            usage._from_lookup(target, regions, owner_role_arn, progress, cache, settle)
+            usage._from_lookup(
+                target, regions, owner_role_arn, progress, progress_bar, cache, settle
+            )
         elif source == "files":
-            usage._from_files(target, path, regions, progress)
+            usage._from_files(target, path, regions, progress_bar)
         else:
             usage._from_athena(target, path, regions, owner_role_arn, athena or {})
         usage._finish(regions if source != "lookup" else None, application_id, known, wanted)
@@ -222,7 +234,8 @@ class KeyUsage:
         target: AwsTarget,
         regions: list[str] | None,
         owner_role_arn: str | None,
-        progress: ProgressFactory | None,
+        progress: Callable[[lookup.HarvestProgress], None] | None,
+        progress_bar: ProgressFactory | None,
         cache: bool,
         settle: int,
     ) -> None:
@@ -230,7 +243,7 @@ class KeyUsage:
         regions = regions or [target.resolved_region()]
         streams = _streams(target, regions, owner_role_arn, _key_owner(self.key_arn))
         start, end = self.window.epoch()
-        with harvest_bars(progress) as show:
+        with harvest_bars(progress_bar, also=progress) as show:
             records, self.stats = _aws_call(
                 lambda: lookup.harvest(
                     streams,
@@ -243,13 +256,10 @@ class KeyUsage:
                 )
             )
         self._take(parse_records(records))
-        self.notes.append(lookup.HISTORY_NOTE)
-        oldest = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=lookup.HISTORY_SECONDS)
-        if self.window.start < oldest:
-            self.notes.append(
-                f"event history starts {iso_time(oldest.floor('s'))}; calls before that are"
-                " only in the trail's S3 logs (source='athena')"
-            )
+        now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        self.completeness = history_gaps(
+            self.window.start.to_pydatetime(), self.window.end.to_pydatetime(), now
+        )
 
     def _from_files(
         self,
@@ -264,6 +274,8 @@ class KeyUsage:
             )
         self.key_arn = _key_arn_or_none(self.key, target)
         scope = self._scope(regions)
+        if is_s3_url(path):
+            self.completeness = trail_check(target, regions, bucket_of(str(path)))
         files = _trail_files(target, path, scope)
         batches = read_batches(files, scope, progress=progress)
         self._take(join_batches(self._of_key(batch) for batch in batches).to_usage_frame())
@@ -301,6 +313,9 @@ class KeyUsage:
         needle = self.key_arn or self.key
         query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
         local = _local_backend(target)
+        if path is None or is_s3_url(path):
+            bucket = bucket_of(str(path)) if path is not None else None
+            self.completeness = trail_check(target, regions, bucket)
         if path is not None and is_s3_url(path) and local is None:
             rows = _aws_call(lambda: self._athena_rows(target, str(path), query, options))
             where = f"Athena table {table} over {path}"
@@ -397,8 +412,13 @@ class KeyUsage:
             f" {self.window}"
         )
 
+    def warning(self) -> str | None:
+        """One line on what the result may be missing and why, or None."""
+        return self.completeness.line()
+
     def __repr__(self) -> str:
-        parts = [self.headline(), *self.notes]
+        parts = [f"warning: {self.warning()}"] if self.warning() else []
+        parts += [self.headline(), *self.notes]
         summary = self.summary()
         if len(summary):
             parts.append(summary.to_string())
@@ -419,6 +439,7 @@ class KeyUsage:
             "calls": len(self.frame),
             "skipped_non_kms": self.skipped_non_kms,
             "skipped_malformed": self.skipped_malformed,
+            "completeness": self.warning(),
             "notes": list(self.notes),
             "harvest": self.stats.to_dict() if self.stats else None,
             "summary": _plain(self.summary(), ("first_use", "last_use")),
@@ -427,7 +448,10 @@ class KeyUsage:
         }
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>"]
+        parts = []
+        if self.warning():
+            parts.append(f"<p><b>warning:</b> {html.escape(self.warning() or '')}</p>")
+        parts.append(f"<p><b>{html.escape(self.headline())}</b></p>")
         parts += [f"<p><i>{html.escape(note)}</i></p>" for note in self.notes]
         if not self.frame.empty:
             found = self.findings()
@@ -587,6 +611,18 @@ def _local_log_dir(status: dict[str, Any] | None) -> Path:
             hint="give s3://BUCKET/PREFIX for Athena, or a local folder of CloudTrail logs",
         )
     return Path(status["cloudtrail_log_dir"])
+
+
+def trail_check(target: AwsTarget, regions: list[str] | None, bucket: str | None) -> Completeness:
+    """What the trails writing to ``bucket`` (any trail when None) leave out, by region."""
+    clients: dict[str, Any] = {}
+
+    def client_for(region: str) -> Any:
+        if region not in clients:
+            clients[region] = target.with_changes(region=region).client("cloudtrail")
+        return clients[region]
+
+    return trail_gaps(client_for, regions or [target.resolved_region()], bucket)
 
 
 def _trail_files(target: AwsTarget, path: str | Path, scope: Scope) -> list[LogFile]:

@@ -16,12 +16,12 @@ ProgressFactory = Callable[..., Any]
 
 @contextmanager
 def harvest_bars(
-    factory: ProgressFactory | None,
+    factory: ProgressFactory | None, also: Callable[[Any], None] | None = None
 ) -> Iterator[Callable[[Any], None] | None]:
     """A ``HarvestProgress`` callback drawing one bar per account and region (percent of the
-    window read); the bars close when the block ends. None when there is no factory."""
+    window read) and then calling ``also``; the bars close when the block ends."""
     if factory is None:
-        yield None
+        yield also
         return
     bars: dict[tuple[str, str], Any] = {}
 
@@ -32,6 +32,8 @@ def harvest_bars(
         bar = bars[key]
         bar.update(round(state.fraction * 100) - bar.n)
         bar.set_postfix_str(f"{state.calls} calls, {state.events} events")
+        if also is not None:
+            also(state)
 
     try:
         yield show

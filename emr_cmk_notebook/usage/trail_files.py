@@ -118,6 +118,14 @@ def is_s3_url(path: str | os.PathLike[str]) -> bool:
     return str(path).startswith("s3://")
 
 
+def bucket_of(url: str) -> str:
+    """The bucket of an ``s3://BUCKET/PREFIX`` URL; anything else is a one-line error."""
+    match = _S3_URL.match(url)
+    if not match:
+        raise UserError(f"{url}: not an s3://BUCKET/PREFIX URL")
+    return match.group(1)
+
+
 def list_log_files(
     path: str | os.PathLike[str], scope: Scope | None = None, *, s3: Any = None
 ) -> list[LogFile]:
@@ -198,10 +206,8 @@ def _any_log_file(root: Path) -> bool:
 
 
 def _s3_files(url: str, scope: Scope, s3: Any) -> list[LogFile]:
-    match = _S3_URL.match(url)
-    if not match:
-        raise UserError(f"{url}: not an s3://BUCKET/PREFIX URL")
-    bucket, prefix = match.group(1), match.group(2) or ""
+    bucket = bucket_of(url)
+    prefix = url[len(f"s3://{bucket}/") :]
     if prefix and not prefix.endswith("/") and not _is_log_name(prefix):
         prefix += "/"
     from botocore.exceptions import BotoCoreError, ClientError
