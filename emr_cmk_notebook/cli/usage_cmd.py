@@ -243,11 +243,14 @@ def _target(args: argparse.Namespace) -> Any:
 
 
 def _scope(args: argparse.Namespace) -> Any:
-    from emr_cmk_notebook.usage.key_usage import parse_moment, since_moment
     from emr_cmk_notebook.usage.trail_files import Scope
 
-    until = parse_moment(args.until, "until") if args.until else None
-    since = since_moment(args.since, until) if args.since is not None else None
+    since = until = None
+    if args.since is not None or args.until is not None:
+        from emr_cmk_notebook.usage.key_usage import parse_moment, since_moment
+
+        until = parse_moment(args.until, "until") if args.until else None
+        since = since_moment(args.since, until) if args.since is not None else None
     return Scope.of(
         since.to_pydatetime() if since is not None else None,
         until.to_pydatetime() if until is not None else None,
@@ -257,11 +260,11 @@ def _scope(args: argparse.Namespace) -> Any:
 
 
 def _fixed_columns(batch: Any) -> Any:
-    from emr_cmk_notebook.usage.frame import COLUMNS, UsageFrame
+    from emr_cmk_notebook.usage.frame import COLUMNS, UsageBatch, frame_of
 
     # Rows stream file by file, so they have the same columns whatever contexts a file holds;
     # every context pair is in encryption_context.
-    return UsageFrame(batch.to_usage_frame().frame[list(COLUMNS)])
+    return frame_of(UsageBatch(batch.table.select(list(COLUMNS))))
 
 
 def _print_json_rows(batches: Any) -> None:
@@ -289,20 +292,36 @@ def _print_csv(usage: Any, header: bool = True) -> None:
 
 
 def _print_table(batches: Any, tally: Any) -> None:
-    from emr_cmk_notebook.usage.frame import headline, iso_times, join_batches
+    from emr_cmk_notebook.usage.batch import UsageBatch, headline, iso_texts, join_batches
 
-    shown = []
+    shown: list[Any] = []
+    kept = 0
     for batch in batches:
         tally.add(batch)
-        kept = sum(b.table.num_rows for b in shown)
         if kept < TABLE_ROWS and batch.table.num_rows:
-            shown.append(batch.__class__(batch.table.slice(0, TABLE_ROWS - kept)))
+            part = batch.table.slice(0, TABLE_ROWS - kept)
+            shown.append(UsageBatch(part))
+            kept += part.num_rows
     print(headline(tally.summary()))
-    if not shown:
+    if not kept:
         return
-    table = join_batches(shown).to_usage_frame().frame.loc[:, list(TABLE_COLUMNS)]
-    table["event_time"] = iso_times(table["event_time"])
-    print(table.to_string(index=False, na_rep="-"))
-    hidden = tally.kms_records - len(table)
+    table = join_batches(shown).table
+    cells = {name: table.column(name).to_pylist() for name in TABLE_COLUMNS}
+    cells["event_time"] = iso_texts(table.column("event_time")).to_pylist()
+    print(_text_table(cells))
+    hidden = tally.kms_records - kept
     if hidden > 0:
         print(f"... and {hidden} more rows (--csv or --json prints them all)")
+
+
+def _text_table(cells: dict[str, list[Any]]) -> str:
+    """Columns of text, right-aligned under their names; a gap shows as ``-``."""
+    columns = {
+        name: [name, *("-" if value is None else str(value) for value in values)]
+        for name, values in cells.items()
+    }
+    widths = [max(len(text) for text in column) for column in columns.values()]
+    rows = zip(*columns.values(), strict=True)
+    return "\n".join(
+        " ".join(text.rjust(width) for text, width in zip(row, widths, strict=True)) for row in rows
+    )

@@ -31,6 +31,7 @@ from emr_cmk_notebook.usage.frame import (
     CATEGORY_COLUMNS,
     UsageBatch,
     UsageFrame,
+    frame_of,
     iso_time,
     iso_times,
     join_batches,
@@ -278,7 +279,7 @@ class KeyUsage:
             self.completeness = trail_check(target, regions, bucket_of(str(path)))
         files = _trail_files(target, path, scope)
         batches = read_batches(files, scope, progress=progress)
-        self._take(join_batches(self._of_key(batch) for batch in batches).to_usage_frame())
+        self._take(frame_of(join_batches(self._of_key(batch) for batch in batches)))
         self.notes.append(f"read {len(files)} CloudTrail file(s) under {path}")
 
     def _scope(self, regions: list[str] | None) -> Scope:

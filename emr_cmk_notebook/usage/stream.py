@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from emr_cmk_notebook.usage.frame import UsageBatch, iso_time, usage_batch
+from emr_cmk_notebook.usage.batch import UsageBatch, iso_texts, usage_batch
 from emr_cmk_notebook.usage.progress import ProgressFactory
 from emr_cmk_notebook.usage.records import read_records
 from emr_cmk_notebook.usage.trail_files import LogFile, Scope
@@ -122,12 +122,15 @@ class Tally:
 
     def summary(self) -> dict[str, Any]:
         """The same plain data as ``UsageFrame.summary()``."""
+        first = last = None
+        if self.first is not None:
+            first, last = iso_texts(pa.array([self.first, self.last])).to_pylist()
         return {
             "kms_records": self.kms_records,
             "skipped_non_kms": self.skipped_non_kms,
             "skipped_malformed": self.skipped_malformed,
-            "first_event": None if self.first is None else iso_time(self.first),
-            "last_event": None if self.last is None else iso_time(self.last),
+            "first_event": first,
+            "last_event": last,
             "event_names": dict(self.event_names.most_common()),
         }
 
