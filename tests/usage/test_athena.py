@@ -36,14 +36,15 @@ KEY_COLUMNS = [
 ]
 
 
-@pytest.fixture
-def trail_bucket(tmp_path: Path) -> Path:
+@pytest.fixture(params=["", "o-a1b2c3d4e5"], ids=["account trail", "organisation trail"])
+def trail_bucket(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """The fixture's well-formed records laid out as a trail delivers them, per account."""
     document = json.loads((FIXTURES / "kms_trail.json").read_text())
     records = [r for r in document["Records"] if isinstance(r, dict) and "eventTime" in r]
     for account in (WORKLOAD, SECURITY):
         mine = [r for r in records if r.get("recipientAccountId", WORKLOAD) == account]
-        folder = tmp_path / "AWSLogs" / account / "CloudTrail" / "us-east-1" / "2026/02/10"
+        logs = tmp_path / "AWSLogs" / request.param
+        folder = logs / account / "CloudTrail" / "us-east-1" / "2026/02/10"
         folder.mkdir(parents=True)
         name = f"{account}_CloudTrail_us-east-1_20260210T0925Z_abc.json.gz"
         (folder / name).write_bytes(gzip.compress(json.dumps({"Records": mine}).encode()))
@@ -59,6 +60,15 @@ def test_ddl_projects_account_region_and_day_partitions() -> None:
     assert "'projection.region.values' = 'us-east-1,eu-west-1'" in ddl
     assert "'projection.timestamp.format' = 'yyyy/MM/dd'" in ddl
     template = "'s3://trail-bucket/org/AWSLogs/${account}/CloudTrail/${region}/${timestamp}'"
+    assert template in ddl
+
+
+def test_ddl_of_an_organisation_trail_keeps_the_organisation_folder() -> None:
+    ddl = athena.TrailTable(
+        "s3://org-trail/AWSLogs/o-a1b2c3d4e5", (WORKLOAD, SECURITY), ("us-east-1",)
+    ).ddl()
+    assert "LOCATION 's3://org-trail/AWSLogs/o-a1b2c3d4e5/'" in ddl
+    template = "'s3://org-trail/AWSLogs/o-a1b2c3d4e5/${account}/CloudTrail/${region}/${timestamp}'"
     assert template in ddl
 
 

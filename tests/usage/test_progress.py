@@ -71,3 +71,30 @@ def test_a_pipe_gets_no_bar(folder: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0 and done.stderr == b""
+
+
+@pytest.mark.integration
+def test_a_harvest_draws_a_bar_per_account_and_region(backend, monkeypatch) -> None:
+    import io
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from emr_cmk_notebook.clients import AwsTarget
+    from emr_cmk_notebook.usage.key_usage import KeyUsage
+
+    for name, value in backend.env().items():
+        monkeypatch.setenv(name, value)
+    drawn = io.StringIO()
+    seen = []
+    KeyUsage.fetch(
+        "alias/emr-analytics",
+        since="1h",
+        target=AwsTarget(),
+        cache=False,
+        settle=0,
+        progress=seen.append,
+        progress_bar=partial(tqdm, file=drawn, mininterval=0),
+    )
+    assert seen, "the HarvestProgress callback still runs next to the bar"
+    assert "111122223333/us-east-1" in drawn.getvalue() and "calls" in drawn.getvalue()
