@@ -67,9 +67,7 @@ class Scope:
 
     def keeps(self, parts: Sequence[str]) -> bool:
         """Whether a folder (its names after ``AWSLogs``) can hold records in this scope."""
-        fields = list(parts)
-        if fields and _ORGANIZATION.match(fields[0]):
-            fields = fields[1:]
+        fields = _without_organization(parts)
         checks: list[Callable[[str], bool]] = [
             lambda name: (
                 bool(_ACCOUNT.match(name)) and (self.accounts is None or name in self.accounts)
@@ -80,9 +78,10 @@ class Scope:
         for check, name in zip(checks, fields, strict=False):
             if not check(name):
                 return False
-        return self._keeps_days(fields[3:6])
+        return self.keeps_days(fields[3:6])
 
-    def _keeps_days(self, parts: Sequence[str]) -> bool:
+    def keeps_days(self, parts: Sequence[str]) -> bool:
+        """Whether a ``YYYY[/MM[/DD]]`` folder can hold records of the window."""
         if not parts:
             return True
         if not all(part.isdigit() for part in parts):
@@ -102,6 +101,11 @@ class Scope:
             return False
         # A file lands in its delivery day's folder, minutes after its newest record.
         return self.end is None or first <= self.end.astimezone(UTC).date() + timedelta(days=1)
+
+
+def _without_organization(parts: Sequence[str]) -> list[str]:
+    fields = list(parts)
+    return fields[1:] if fields and _ORGANIZATION.match(fields[0]) else fields
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,9 @@ def _s3_walk(
 ) -> Iterator[LogFile]:
     if layout is not None and not scope.keeps(layout):
         return
+    if layout is not None and len(_without_organization(layout)) == 3:
+        yield from _s3_days(s3, bucket, prefix, scope)
+        return
     folders: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=prefix, Delimiter="/"
@@ -246,6 +253,28 @@ def _s3_walk(
         name = folder[len(prefix) :].rstrip("/")
         inner = [] if name == LOGS_FOLDER else _deeper(layout, name)
         yield from _s3_walk(s3, bucket, folder, inner, scope)
+
+
+def _s3_days(s3: Any, bucket: str, prefix: str, scope: Scope) -> Iterator[LogFile]:
+    """The files of a region folder's day folders in the window, in one paginated listing
+    (one call per 1,000 files) that starts at the first day and stops after the last."""
+    options = {"Bucket": bucket, "Prefix": prefix}
+    if scope.start is not None:
+        options["StartAfter"] = f"{prefix}{scope.start.astimezone(UTC):%Y/%m/%d}"
+    for page in s3.get_paginator("list_objects_v2").paginate(**options):
+        for item in page.get("Contents", []):
+            parts = item["Key"][len(prefix) :].split("/")
+            if len(parts) != 4 or not _is_log_name(parts[3]):
+                continue
+            if not scope.keeps_days(parts[:3]):
+                if scope.end is not None and parts[:3] > _day_parts(scope.end + timedelta(days=1)):
+                    return
+                continue
+            yield _s3_file(s3, bucket, item["Key"], item["Size"])
+
+
+def _day_parts(moment: datetime) -> list[str]:
+    return moment.astimezone(UTC).strftime("%Y/%m/%d").split("/")
 
 
 def _s3_file(s3: Any, bucket: str, key: str, size: int) -> LogFile:

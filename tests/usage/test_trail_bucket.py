@@ -60,11 +60,12 @@ def org_bucket(backend, target) -> str:
             Key=f"AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/2026/02/10/{account}_a.json.gz",
             Body=gzip.compress(json.dumps({"Records": records}).encode()),
         )
-    s3.put_object(
-        Bucket=name,
-        Key=f"AWSLogs/{ORG}/{SECURITY_ACCOUNT}/CloudTrail/us-east-1/2026/02/09/cut.json.gz",
-        Body=gzip.compress(b'{"Records": []}')[:12],
-    )
+    for account, day in ((SECURITY_ACCOUNT, "2026/02/09"), (ANALYTICS_ACCOUNT, "2026/02/12")):
+        s3.put_object(
+            Bucket=name,
+            Key=f"AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/{day}/cut.json.gz",
+            Body=gzip.compress(b'{"Records": []}')[:12],
+        )
     return f"s3://{name}/"
 
 
@@ -134,7 +135,10 @@ def test_kms_calls_reach_the_trail_bucket_and_parse_reads_them(
 def test_an_organisation_bucket_is_pruned_by_account_and_day(
     target, org_bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = parse(capsys, org_bucket, "--account", ANALYTICS_ACCOUNT, "--summary")
+    until = "2026-02-10T23:59:59Z"
+    code, out, err = parse(
+        capsys, org_bucket, "--account", ANALYTICS_ACCOUNT, "--until", until, "--summary"
+    )
     assert code == 0
     assert json.loads(out)["kms_records"] == 2
     # No trail delivers to this bucket, and the user is told before anything else.
@@ -142,7 +146,9 @@ def test_an_organisation_bucket_is_pruned_by_account_and_day(
         err
         == f"emr-cmk: warning: may be incomplete: no trail logs us-east-1 to {org_bucket[:-1]}\n"
     )
-    code, out, _ = parse(capsys, org_bucket, "--since", "2026-02-10T00:00:00Z", "--summary")
+    code, out, _ = parse(
+        capsys, org_bucket, "--since", "2026-02-10T00:00:00Z", "--until", until, "--summary"
+    )
     assert json.loads(out)["kms_records"] == 3
     code, out, err = parse(capsys, org_bucket, "--summary")
     assert (code, out) == (2, "")
