@@ -210,8 +210,8 @@ def run_parse(args: argparse.Namespace) -> int:
     elif args.output == "json":
         _print_json_rows(batches)
     elif args.output == "csv":
-        for number, batch in enumerate(batches):
-            _print_csv(_fixed_columns(batch), header=number == 0)
+        for number, frame in enumerate(_same_columns(batches)):
+            _print_csv(frame, header=number == 0)
     else:
         if warning:
             print(f"warning: {warning}")
@@ -259,20 +259,39 @@ def _scope(args: argparse.Namespace) -> Any:
     )
 
 
-def _fixed_columns(batch: Any) -> Any:
-    from emr_cmk_notebook.usage.frame import COLUMNS, UsageBatch, frame_of
+def _same_columns(batches: Any) -> Any:
+    """Each batch as a ``UsageFrame`` with the first non-empty batch's columns.
 
-    # Rows stream file by file, so they have the same columns whatever contexts a file holds;
-    # every context pair is in encryption_context.
-    return frame_of(UsageBatch(batch.table.select(list(COLUMNS))))
+    Rows stream file by file, so the ``ctx.*`` columns are those of the first file with KMS
+    calls; a later file's other context keys are still in ``encryption_context``.
+    """
+    import pyarrow as pa
+
+    from emr_cmk_notebook.usage.frame import UsageBatch, frame_of
+
+    fields: list[Any] | None = None
+    for batch in batches:
+        table = batch.table
+        if not table.num_rows:
+            continue
+        if fields is None:
+            fields = list(table.schema)
+        table = pa.table(
+            [
+                table.column(f.name) if f.name in table.column_names else pa.nulls(len(table))
+                for f in fields
+            ],
+            schema=pa.schema(fields),
+        )
+        yield frame_of(UsageBatch(table))
 
 
 def _print_json_rows(batches: Any) -> None:
     import textwrap
 
     opened = False
-    for batch in batches:
-        for row in _fixed_columns(batch).rows():
+    for batch in _same_columns(batches):
+        for row in batch.rows():
             print("[" if not opened else ",")
             print(textwrap.indent(json.dumps(row, indent=2), "  "), end="")
             opened = True

@@ -113,7 +113,6 @@ class LogFile:
     """One CloudTrail log file: its name (path or URL) and how to read its bytes."""
 
     name: str
-    size: int
     read: Callable[[], bytes]
 
 
@@ -144,10 +143,11 @@ def list_log_files(
             raise UserError(f"{path}: reading s3:// needs AWS access")
         return _s3_files(str(path), scope, s3)
     root = Path(path)
-    if root.is_file():
-        return [_local_file(root, root.stat().st_size)]
-    if not root.is_dir():
+    if not root.exists():
         raise UserError(f"{root}: no such file or folder")
+    if not root.is_dir():
+        # A file, or anything else that reads like one (a pipe, a device): its reader judges it.
+        return [_local_file(root)]
     files = list(_walk(root, _layout_parts(root.absolute().parts), scope))
     if not files and not _any_log_file(root):
         raise UserError(
@@ -169,8 +169,8 @@ def read_local(path: Path) -> bytes:
         raise UserError(f"{path}: cannot read the file ({exc.strerror})") from None
 
 
-def _local_file(path: Path, size: int) -> LogFile:
-    return LogFile(str(path), size, lambda: read_local(path))
+def _local_file(path: Path) -> LogFile:
+    return LogFile(str(path), lambda: read_local(path))
 
 
 def _layout_parts(parts: Sequence[str]) -> list[str] | None:
@@ -194,7 +194,7 @@ def _walk(folder: Path, layout: list[str] | None, scope: Scope) -> Iterator[LogF
         raise UserError(f"{folder}: cannot list the folder ({exc.strerror})") from None
     for entry in entries:
         if entry.is_file() and _is_log_name(entry.name):
-            yield _local_file(Path(entry.path), entry.stat().st_size)
+            yield _local_file(Path(entry.path))
     for entry in entries:
         if entry.is_dir():
             inner = [] if entry.name == LOGS_FOLDER else _deeper(layout, entry.name)
@@ -218,8 +218,8 @@ def _s3_files(url: str, scope: Scope, s3: Any) -> list[LogFile]:
 
     try:
         if _is_log_name(prefix):
-            head = s3.head_object(Bucket=bucket, Key=prefix)
-            return [_s3_file(s3, bucket, prefix, head["ContentLength"])]
+            s3.head_object(Bucket=bucket, Key=prefix)
+            return [_s3_file(s3, bucket, prefix)]
         files = list(_s3_walk(s3, bucket, prefix, _layout_parts(prefix.split("/")[:-1]), scope))
     except ClientError as exc:
         error = exc.response.get("Error", {})
@@ -248,7 +248,7 @@ def _s3_walk(
         folders += [entry["Prefix"] for entry in page.get("CommonPrefixes", [])]
         for item in page.get("Contents", []):
             if _is_log_name(item["Key"].rsplit("/", 1)[-1]):
-                yield _s3_file(s3, bucket, item["Key"], item["Size"])
+                yield _s3_file(s3, bucket, item["Key"])
     for folder in sorted(folders):
         name = folder[len(prefix) :].rstrip("/")
         inner = [] if name == LOGS_FOLDER else _deeper(layout, name)
@@ -270,15 +270,15 @@ def _s3_days(s3: Any, bucket: str, prefix: str, scope: Scope) -> Iterator[LogFil
                 if scope.end is not None and parts[:3] > _day_parts(scope.end + timedelta(days=1)):
                     return
                 continue
-            yield _s3_file(s3, bucket, item["Key"], item["Size"])
+            yield _s3_file(s3, bucket, item["Key"])
 
 
 def _day_parts(moment: datetime) -> list[str]:
     return moment.astimezone(UTC).strftime("%Y/%m/%d").split("/")
 
 
-def _s3_file(s3: Any, bucket: str, key: str, size: int) -> LogFile:
+def _s3_file(s3: Any, bucket: str, key: str) -> LogFile:
     def read() -> bytes:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
-    return LogFile(f"s3://{bucket}/{key}", size, read)
+    return LogFile(f"s3://{bucket}/{key}", read)

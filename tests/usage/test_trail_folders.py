@@ -89,6 +89,8 @@ def test_a_trail_folder_is_read_whole_in_layout_order(
     assert code == 0
     rows = json.loads(out)
     assert len(rows) == 8
+    # Every row has the columns of the first file, its context key among them.
+    assert all(list(row) == list(rows[0]) for row in rows) and "ctx.applicationId" in rows[0]
     # Plain AWSLogs/ACCOUNT first, then the organisation's; regions, then days, in path order.
     assert [(r["recipient_account_id"], r["aws_region"]) for r in rows] == [
         (WORKLOAD, "eu-west-1"),
@@ -214,7 +216,7 @@ def test_reading_stays_a_bounded_number_of_files_ahead(bucket: Path) -> None:
             reads.append(log_file.name)
             return log_file.read()
 
-        return LogFile(log_file.name, log_file.size, read)
+        return LogFile(log_file.name, read)
 
     many = [counted(f) for f in files] * 20
     batches = read_batches(many, workers=2)
