@@ -57,7 +57,11 @@ def register(subparsers: Any) -> None:
         help="only this account's logs (repeatable)",
     )
     parse.add_argument(
-        "--region", action="append", dest="regions", metavar="R", help="only this region's logs"
+        "--region",
+        action="append",
+        dest="regions",
+        metavar="R",
+        help="only this region's logs (repeatable)",
     )
     parse.add_argument("--profile", help="the AWS profile to read s3:// with")
     parse.add_argument(
