@@ -95,12 +95,15 @@ def usage_batch(raw: RawRecords) -> UsageBatch:
     valid = pc.and_(pc.is_valid(source), pc.is_valid(times))
     kms = pc.and_(valid, pc.fill_null(pc.equal(source, KMS_EVENT_SOURCE), False))
     valid_count, kms_count = _count(valid), _count(kms)
-    # take() gathers the kept rows into one chunk per column in one pass.
-    rows = pc.indices_nonzero(kms)
+    total = table.num_rows
+    if kms_count < total:
+        # take() gathers the kept rows into one chunk per column in one pass.
+        rows = pc.indices_nonzero(kms)
+        table, times = table.take(rows), times.take(rows)
     return UsageBatch(
-        _columns(table.take(rows), times.take(rows), raw.context_keys),
+        _columns(table, times, raw.context_keys),
         skipped_non_kms=valid_count - kms_count,
-        skipped_malformed=raw.malformed + table.num_rows - valid_count,
+        skipped_malformed=raw.malformed + total - valid_count,
     )
 
 
@@ -206,6 +209,8 @@ def _key_arns(key_ids: pa.ChunkedArray, resources: pa.ChunkedArray) -> pa.Array:
     """``keyId`` when it is a key ARN, else the first key ARN listed in ``resources``."""
     key_ids = _single(key_ids)
     named = pc.if_else(_is_key_arn(key_ids), key_ids, pa.scalar(None, pa.string()))
+    if named.null_count == 0:
+        return named
     resources = _single(resources)
     arns = pc.struct_field(pc.list_flatten(resources), "ARN")
     is_key = _is_key_arn(arns)
