@@ -323,7 +323,11 @@ class KeyUsage:
         else:
             # The local backend has no Athena: the same SQL runs with DuckDB over the files.
             where_files = path if path is not None else _local_log_dir(local)
-            files = _trail_files(target, where_files, self._scope(regions))
+            files = (
+                _trail_files(target, where_files, self._scope(regions))
+                if path is not None or any(Path(where_files).rglob("*.json.gz"))
+                else []  # the local backend has delivered nothing yet
+            )
             rows = sql.run_local(query, files, table=table)
             where = f"the trail logs under {where_files} (DuckDB)"
         self._take(parse_records(sql.rows_to_records(rows)))
