@@ -279,6 +279,17 @@ def _day_parts(moment: datetime) -> list[str]:
 
 def _s3_file(s3: Any, bucket: str, key: str) -> LogFile:
     def read() -> bytes:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise UserError(
+                f"s3://{bucket}/{key}: S3 refused the read: {error.get('Code')}:"
+                f" {error.get('Message')}"
+            ) from None
+        except BotoCoreError as exc:
+            raise UserError(f"s3://{bucket}/{key}: S3 could not be reached: {exc}") from None
 
     return LogFile(f"s3://{bucket}/{key}", read)

@@ -216,3 +216,13 @@ def test_trail_settings_are_bounded(backend, capsys: pytest.CaptureFixture[str])
     assert backend.status()["settings"]["trail_kms_events"] == "logged"
     assert main(["local", "settings", "--trail-kms-events", "sometimes"]) == 2
     assert "invalid choice: 'sometimes'" in capsys.readouterr().err
+
+
+def test_a_bucket_that_is_not_there_is_one_line(target, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = parse(capsys, "s3://no-such-trail-bucket/AWSLogs/", "--summary")
+    assert (code, out) == (2, "")
+    # The trail check comes first (no trail delivers there), then the error, in one line.
+    assert err.splitlines()[-1] == (
+        "emr-cmk: error: s3://no-such-trail-bucket/AWSLogs/: S3 refused the listing:"
+        " NoSuchBucket: The specified bucket does not exist"
+    )
