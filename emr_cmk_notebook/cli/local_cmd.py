@@ -56,6 +56,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     settings.add_argument(
         "--session-limit", type=int, help="live Spark Connect sessions per application"
     )
+    settings.add_argument(
+        "--trail-kms-events",
+        choices=("logged", "excluded"),
+        help="whether the trail logs KMS events to its files (excluded: as a selector would)",
+    )
+    settings.add_argument(
+        "--trail-logging",
+        choices=("on", "off"),
+        help="whether the trail delivers log files at all (off: as after StopLogging)",
+    )
     settings.set_defaults(handler=_settings)
 
 
@@ -170,6 +180,10 @@ def _settings(args: argparse.Namespace) -> int:
     ):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
+    if args.trail_kms_events is not None:
+        changes["trail_kms_events"] = args.trail_kms_events
+    if args.trail_logging is not None:
+        changes["trail_logging"] = args.trail_logging == "on"
     print(
         json.dumps(
             backend.settings(**changes) if changes else backend.status()["settings"], indent=2

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emr_cmk_notebook.local import cloudtrail_records as records
+from emr_cmk_notebook.local import cloudtrail_trails
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.settings import checked_setting
@@ -73,6 +74,7 @@ class CloudTrail:
         lookup_tps: float = 2.0,
         flush_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        home_region: str = "us-east-1",
     ):
         """Keep events in memory; deliver them under ``log_dir`` every ``flush_interval`` seconds.
 
@@ -81,6 +83,7 @@ class CloudTrail:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        self.trails = cloudtrail_trails.Trails(home_region, clock)
         self._lock = threading.Lock()
         self._events: dict[tuple[str, str], list[_Event]] = {}
         self._seq = 0
@@ -253,11 +256,14 @@ class CloudTrail:
                 batch, self._pending = self._pending, []
             files: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
             for account, region, record in batch:
+                if not self.trails.logs(record):
+                    continue
                 files.setdefault((account, region, records.log_day(record)), []).append(record)
             items = list(files.items())
             for done, ((account, region, day), group) in enumerate(items):
                 try:
-                    records.write_log_file(self.log_dir, account, region, day, group)
+                    path = records.write_log_file(self.log_dir, account, region, day, group)
+                    self.trails.deliver(account, path.relative_to(self.log_dir).as_posix(), path)
                 except OSError:
                     # Keep what was not written so the next flush delivers it.
                     unsent = [(a, r, rec) for (a, r, _day), g in items[done:] for rec in g]
@@ -291,6 +297,7 @@ class CloudTrail:
             with self._pending_lock:
                 self._pending.clear()
             shutil.rmtree(self.log_dir / "AWSLogs", ignore_errors=True)
+            self.trails.reset()
 
     def stats(self) -> dict[str, Any]:
         """Event counts per account and region, records awaiting delivery, and the log folder."""
@@ -311,13 +318,15 @@ class CloudTrail:
 
 
 def handle(trail: CloudTrail, request: ApiRequest) -> ApiResponse:
-    """Serve one CloudTrail JSON 1.1 request; only ``LookupEvents`` is emulated."""
+    """Serve one CloudTrail JSON 1.1 request: ``LookupEvents`` and the trail's own calls."""
+    if request.operation in cloudtrail_trails.OPERATIONS:
+        return cloudtrail_trails.handle(trail.trails, request)
     try:
         if request.operation != "LookupEvents":
             raise AwsError(
                 "UnknownOperationException",
                 f"Operation {request.operation or '(none)'} is not served by the local CloudTrail; "
-                "only LookupEvents is.",
+                f"only LookupEvents and {', '.join(sorted(cloudtrail_trails.OPERATIONS))} are.",
             )
         body = checked_json_input(request)
         answer = trail.lookup_events(request.identity.account_id, request.region, body)

@@ -122,7 +122,7 @@ class Backend:
         self.seed_name = seed_name
         self.endpoint = ""
         self.faults = Faults()
-        self.trail = CloudTrail(self.data_dir / "cloudtrail")
+        self.trail = CloudTrail(self.data_dir / "cloudtrail", home_region=region)
         self.kms = LocalKms(self.trail, self._forward_to_moto, EngineKeyPolicySeam())
         self.emr = EmrServerless(
             self.kms,
@@ -182,6 +182,7 @@ class Backend:
             "job_step_delay": self.emr.job_step_delay,
             **self.livy.settings(),
             **self.sessions.settings(),
+            **self.trail.trails.settings(),
         }
 
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +194,7 @@ class Backend:
             "job_step_delay",
             *self.livy.settings(),
             *self.sessions.settings(),
+            *self.trail.trails.settings(),
         }
         unknown = sorted(set(changes) - allowed)
         if unknown:
@@ -201,6 +203,7 @@ class Backend:
         for name, value in changes.items():
             if name in BOUNDS and value is not None:
                 checked_setting(name, value)
+        self.trail.trails.check_settings(changes)
         faults = Faults.from_dict(changes["faults"]) if "faults" in changes else self.faults
         if "lookup_tps" in changes:
             self.trail.set_lookup_tps(changes["lookup_tps"])
@@ -217,6 +220,7 @@ class Backend:
             token_ttl=changes.get("session_token_ttl"),
             idle_timeout=changes.get("session_idle_timeout"),
         )
+        self.trail.trails.update_settings(changes)
         self.faults = faults
         return self.settings()
 

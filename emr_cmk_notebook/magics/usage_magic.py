@@ -18,12 +18,14 @@ PARSER.add_argument(
     nargs="+",
     metavar=("SOURCE", "PATH"),
     default=["lookup"],
-    help="lookup (LookupEvents), athena [s3://BUCKET/PREFIX] or files PATH",
+    help="lookup (LookupEvents), athena [s3://BUCKET/PREFIX] or files PATH (a file, a trail"
+    " folder or s3://BUCKET/PREFIX)",
 )
 PARSER.add_argument("--region", action="append", help="region to search (repeatable)")
 PARSER.add_argument("--owner-role-arn", help="role in the key owner's account, for its copies")
 PARSER.add_argument("-o", "--output", metavar="VAR", help="store the frame in this variable")
 PARSER.add_argument("--no-cache", action="store_true", help="ignore the on-disk harvest cache")
+PARSER.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def run(magics: Any, line: str) -> Any:
@@ -50,10 +52,20 @@ def run(magics: Any, line: str) -> Any:
         sessions=kernel_sessions(magics),
         expected_principals=[magics.default_role] if magics.default_role else [],
         cache=not args.no_cache,
+        progress_bar=None if args.quiet else progress_bar(),
     )
     if args.output:
         magics.shell.user_ns[args.output] = usage.to_frame()
     return usage
+
+
+def progress_bar() -> Any:
+    """A progress bar factory: a notebook widget bar in Jupyter, a text bar elsewhere."""
+    from functools import partial
+
+    from tqdm.auto import tqdm
+
+    return partial(tqdm, leave=False)
 
 
 def _source(values: list[str]) -> tuple[str, str | None]:

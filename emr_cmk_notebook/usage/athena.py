@@ -4,8 +4,9 @@
 projection on account, region and day (``timestamp``, ``yyyy/MM/dd``), so no partition is ever
 added by hand. ``key_usage_query`` is the parameterised query for one key and time window.
 ``run_athena`` runs it on Amazon Athena; ``run_local`` runs the very same SQL text with DuckDB
-over log files laid out as a trail delivers them (``AWSLogs/ACCOUNT/CloudTrail/REGION/Y/M/D``),
-which is how the local backend's delivered logs are read. The SQL uses only what both engines
+over the log files of a folder or ``s3://`` prefix laid out as a trail delivers them
+(``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/Y/M/D``), found and pruned as the files route finds
+them, which is how the local backend's delivered logs are read. The SQL uses only what both engines
 understand; the one Trino function DuckDB lacks (``json_format``) is defined there as a macro.
 
 Athena itself cannot run here: ``run_athena`` is small on purpose and follows the Athena API
@@ -16,17 +17,20 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.usage.trail_files import LogFile, is_s3_url
 
 TABLE = "cloudtrail_logs"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOGS_FOLDER = re.compile(r"/AWSLogs/(o-[a-z0-9]+/)?$")
 _RECORD_FIELDS = {
     "eventtime": "eventTime",
     "eventsource": "eventSource",
@@ -149,10 +153,24 @@ SELECT
     json_transform(r->'resources', '{resources}') AS resources,
     r->>'recipientAccountId' AS recipientaccountid,
     r->>'sharedEventID' AS sharedeventid,
-    regexp_extract(filename, '/AWSLogs/([0-9]+)/CloudTrail/', 1) AS account,
-    regexp_extract(filename, '/CloudTrail/([a-z0-9-]+)/', 1) AS region,
-    regexp_extract(filename, '/CloudTrail/[a-z0-9-]+/([0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}})/', 1)
-        AS "timestamp"
+    -- The partitions come from the trail layout (an organisation trail's too); a file outside
+    -- it gets them from its records, as Athena's projection would have placed it.
+    coalesce(
+        nullif(
+            regexp_extract(filename, '/AWSLogs/(o-[a-z0-9]+/)?([0-9]{{12}})/CloudTrail/', 2), ''
+        ),
+        r->>'recipientAccountId'
+    ) AS account,
+    coalesce(
+        nullif(regexp_extract(filename, '/CloudTrail/([a-z0-9-]+)/[0-9]{{4}}/', 1), ''),
+        r->>'awsRegion'
+    ) AS region,
+    coalesce(
+        nullif(regexp_extract(
+            filename, '/CloudTrail/[a-z0-9-]+/([0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}})/', 1
+        ), ''),
+        replace(substr(r->>'eventTime', 1, 10), '-', '/')
+    ) AS "timestamp"
 FROM records
 """
 _IDENTITY_SHAPE = json.dumps(
@@ -194,9 +212,10 @@ class TrailTable:
 
     @property
     def logs_location(self) -> str:
-        """The ``.../AWSLogs/`` folder of the trail, with a trailing slash."""
+        """The ``.../AWSLogs/`` folder of the trail (``.../AWSLogs/o-ORG/`` for an organisation
+        trail), with a trailing slash."""
         base = self.location.rstrip("/") + "/"
-        return base if base.endswith("/AWSLogs/") else base + "AWSLogs/"
+        return base if _LOGS_FOLDER.search(base) else base + "AWSLogs/"
 
     def ddl(self) -> str:
         """The ``CREATE EXTERNAL TABLE`` statement with partition projection."""
@@ -228,7 +247,8 @@ def key_usage_query(
 ) -> Query:
     """The query for the KMS records naming ``key`` (a key ARN or key id) in a time window.
 
-    ``start`` and ``end`` are epoch seconds; the day partitions bound the scan.
+    ``start`` and ``end`` are epoch seconds; the day partitions bound the scan, up to the day
+    after ``end``: a file lands in the folder of its delivery, minutes after its newest record.
     """
     if not _NAME.match(table):
         raise UserError(f"table name {table!r} must be letters, digits and _")
@@ -236,7 +256,7 @@ def key_usage_query(
     needle = f'"{key}"' if key.startswith("arn:") else f'key/{key}"'
     params = [
         f"{first:%Y/%m/%d}",
-        f"{last:%Y/%m/%d}",
+        f"{last + timedelta(days=1):%Y/%m/%d}",
         f"{first:%Y-%m-%dT%H:%M:%SZ}",
         f"{last:%Y-%m-%dT%H:%M:%SZ}",
         needle,
@@ -251,8 +271,11 @@ def key_usage_query(
     return Query(_QUERY.format(table=table, extra=extra), tuple(params))
 
 
-def run_local(query: Query, log_dir: str | Path, *, table: str = TABLE) -> list[dict[str, Any]]:
-    """Run ``query`` with DuckDB over the trail log files under ``log_dir``."""
+def run_local(
+    query: Query, files: Sequence[LogFile], *, table: str = TABLE
+) -> list[dict[str, Any]]:
+    """Run ``query`` with DuckDB over trail log files (as ``trail_files.list_log_files`` finds
+    them); files from S3 are copied to a temporary folder under their key first."""
     try:
         import duckdb
     except ImportError:
@@ -260,28 +283,34 @@ def run_local(query: Query, log_dir: str | Path, *, table: str = TABLE) -> list[
             "reading trail logs with SQL needs DuckDB",
             hint="pip install 'emr-cmk-notebook[audit]'",
         ) from None
-    root = Path(log_dir)
-    if not root.is_dir():
-        raise UserError(f"{root}: no such folder of CloudTrail logs")
-    logs = root if root.name == "AWSLogs" else root / "AWSLogs"
-    if not any(logs.glob("*/CloudTrail/*/*/*/*/*.json*")):
+    if not files:
         return []
-    glob = str(logs / "*" / "CloudTrail" / "*" / "*" / "*" / "*" / "*.json*")
-    connection = duckdb.connect()
-    try:
-        connection.execute(
-            _LOCAL_VIEW.format(
-                table=table,
-                glob=_literal(glob),
-                identity=_IDENTITY_SHAPE,
-                resources=_RESOURCES_SHAPE,
+    with tempfile.TemporaryDirectory(prefix="emr-cmk-trail-") as copies:
+        paths = [_local_path(log_file, Path(copies)) for log_file in files]
+        connection = duckdb.connect()
+        try:
+            connection.execute(
+                _LOCAL_VIEW.format(
+                    table=table,
+                    glob="[" + ", ".join(_literal(path) for path in paths) + "]",
+                    identity=_IDENTITY_SHAPE,
+                    resources=_RESOURCES_SHAPE,
+                )
             )
-        )
-        cursor = connection.execute(query.sql, list(query.params))
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        connection.close()
+            cursor = connection.execute(query.sql, list(query.params))
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            connection.close()
+
+
+def _local_path(log_file: LogFile, copies: Path) -> str:
+    if not is_s3_url(log_file.name):
+        return str(Path(log_file.name).absolute())
+    copy = copies / log_file.name.removeprefix("s3://")
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(log_file.read())
+    return str(copy)
 
 
 def run_athena(

@@ -1,13 +1,7 @@
 """The usage frame: one typed pandas row per KMS call found in CloudTrail records.
 
-``principal_arn`` is ``userIdentity.arn`` as CloudTrail wrote it: the user or role ARN, the
-``assumed-role`` session ARN for ``AssumedRole``, and None for ``AWSService`` callers (which
-have no ARN; ``invoked_by`` then names the service, ``"AWS Internal"`` for EMR Serverless).
-``key_arn`` is ``requestParameters.keyId`` when that is a key ARN, else the first key ARN in
-``resources`` (Decrypt records usually carry no ``keyId``; callers may name an alias or a bare id).
-A resource is taken as a KMS key by its ARN (``arn:...:kms:...:key/...``), which is what its
-``type`` (``AWS::KMS::Key``, absent in some records) would say.
-Rows keep the order of the input.
+The columns are made in Arrow by ``batch.usage_batch`` (what each one holds is said there);
+``frame_of`` turns a batch into pandas, with categoricals and a dict per encryption context.
 """
 
 from __future__ import annotations
@@ -18,60 +12,44 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from emr_cmk_notebook.core.errors import UserError
-from emr_cmk_notebook.core.files import read_bounded
-from emr_cmk_notebook.usage.records import MAX_LOG_BYTES, RawRecords, read_records, too_large
+from emr_cmk_notebook.usage.batch import (
+    CATEGORY_COLUMNS,
+    COLUMNS,
+    CONTEXT_PREFIX,
+    KMS_EVENT_SOURCE,
+    UsageBatch,
+    headline,
+    iso_texts,
+    join_batches,
+    usage_batch,
+)
+from emr_cmk_notebook.usage.records import RawRecords, read_records
+from emr_cmk_notebook.usage.trail_files import read_local
 
-KMS_EVENT_SOURCE = "kms.amazonaws.com"
-CONTEXT_PREFIX = "ctx."
-COLUMNS: tuple[str, ...] = (
-    "event_time",
-    "event_name",
-    "event_id",
-    "key_arn",
-    "aws_region",
-    "identity_type",
-    "principal_arn",
-    "invoked_by",
-    "source_ip",
-    "user_agent",
-    "application_id",
-    "encryption_context",
-    "error_code",
-    "recipient_account_id",
-    "shared_event_id",
-    "error_message",
-    "read_only",
-    "account_id",
-)
-CATEGORY_COLUMNS = frozenset(
-    {
-        "event_name",
-        "key_arn",
-        "aws_region",
-        "identity_type",
-        "principal_arn",
-        "invoked_by",
-        "source_ip",
-        "user_agent",
-        "application_id",
-        "error_code",
-        "recipient_account_id",
-        "account_id",
-    }
-)
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_TIME_TYPE = pa.timestamp("us", tz="UTC")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = [
+    "CATEGORY_COLUMNS",
+    "COLUMNS",
+    "CONTEXT_PREFIX",
+    "KMS_EVENT_SOURCE",
+    "UsageBatch",
+    "UsageFrame",
+    "frame_of",
+    "headline",
+    "iso_time",
+    "iso_times",
+    "join_batches",
+    "parse_records",
+    "read_file",
+    "usage_batch",
+    "usage_frame",
+]
 _HTML_ROWS = 20
 
 
@@ -129,14 +107,7 @@ class UsageFrame:
 
     def headline(self) -> str:
         """One line: how many KMS records, how many skipped, and the time range."""
-        text = (
-            f"{self.kms_records} KMS records; skipped {self.skipped_non_kms} non-KMS"
-            f" and {self.skipped_malformed} malformed"
-        )
-        if self.time_range:
-            first, last = self.time_range
-            text += f"; {iso_time(first)} to {iso_time(last)}"
-        return text
+        return headline(self.summary())
 
 
 def parse_records(source: Any, *, name: str | None = None) -> UsageFrame:
@@ -156,34 +127,23 @@ def parse_records(source: Any, *, name: str | None = None) -> UsageFrame:
 
 def read_file(path: str | os.PathLike[str]) -> UsageFrame:
     """Read a CloudTrail log file (gzip or not), a LookupEvents response or JSON lines."""
-    path = Path(path)
-    try:
-        data = read_bounded(path, MAX_LOG_BYTES, too_large(str(path)))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a CloudTrail log file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the file ({exc.strerror})") from None
-    return usage_frame(read_records(data, str(path)))
+    return usage_frame(read_records(read_local(Path(path)), str(path)))
 
 
 def usage_frame(raw: RawRecords) -> UsageFrame:
     """Keep the KMS records of ``raw`` with a valid time and turn them into a ``UsageFrame``."""
-    table = raw.table
-    times = _event_times(table.column("eventTime"))
-    source = table.column("eventSource")
-    valid = pc.and_(pc.is_valid(source), pc.is_valid(times))
-    kms = pc.and_(valid, pc.fill_null(pc.equal(source, KMS_EVENT_SOURCE), False))
-    valid_count, kms_count = _count(valid), _count(kms)
-    # take() gathers the kept rows into one chunk per column in one pass.
-    rows = pc.indices_nonzero(kms)
-    frame = _frame(table.take(rows), times.take(rows), raw.context_keys)
-    return UsageFrame(
-        frame,
-        skipped_non_kms=valid_count - kms_count,
-        skipped_malformed=raw.malformed + table.num_rows - valid_count,
-    )
+    return frame_of(usage_batch(raw))
+
+
+def frame_of(batch: UsageBatch) -> UsageFrame:
+    """A batch as a ``UsageFrame``: categoricals where values repeat, a dict per context."""
+    table = batch.table
+    for name in CATEGORY_COLUMNS:
+        position = table.schema.get_field_index(name)
+        table = table.set_column(position, name, pc.dictionary_encode(table.column(name)))
+    with _collector_paused():
+        frame = table.to_pandas(types_mapper=_pandas_type, maps_as_pydicts="strict")
+    return UsageFrame(frame, batch.skipped_non_kms, batch.skipped_malformed)
 
 
 def iso_time(moment: pd.Timestamp) -> str:
@@ -193,83 +153,9 @@ def iso_time(moment: pd.Timestamp) -> str:
 
 def iso_times(times: pd.Series) -> pd.Series:
     """UTC timestamps as ISO 8601 text; fractions of a second only where there are some."""
-    text = times.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    micros = times.dt.microsecond
-    fraction = ("." + micros.astype(str).str.zfill(6)).where(micros > 0, "")
-    return text + fraction + "Z"
-
-
-def _count(mask: pa.ChunkedArray) -> int:
-    return int(pc.sum(mask).as_py() or 0)
-
-
-def _event_times(text: pa.ChunkedArray) -> pa.Array:
-    """Parse ``eventTime``; null where it is not a time. CloudTrail writes one fixed format."""
-    text = text.combine_chunks()
-    times = pc.strptime(text, format=_TIME_FORMAT, unit="s", error_is_null=True).cast(_TIME_TYPE)
-    retry = pc.and_(pc.is_null(times), pc.is_valid(text))
-    if not pc.any(retry).as_py():
-        return times
-    micros = pc.fill_null(times.cast(pa.int64()), 0).to_numpy().copy()
-    present = times.is_valid().to_numpy(zero_copy_only=False).copy()
-    for index in np.flatnonzero(retry.to_numpy(zero_copy_only=False)):
-        moment = _parse_iso(text[index].as_py())
-        if moment is not None:
-            micros[index], present[index] = moment, True
-    return pa.array(micros, mask=~present).cast(_TIME_TYPE)
-
-
-def _parse_iso(text: str) -> int | None:
-    """Microseconds since the epoch for other ISO 8601 spellings (fractions, offsets)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _frame(table: pa.Table, times: pa.Array, context_keys: tuple[str, ...]) -> pd.DataFrame:
-    identity = table.column("userIdentity")
-    params = table.column("requestParameters")
-    context = pc.struct_field(params, "encryptionContext")
-    # Keys seen only outside KMS records (or only in skipped ones) get no column.
-    contexts = {
-        key: column
-        for key in context_keys
-        if (column := _single(pc.struct_field(context, key))).null_count < len(column)
-    }
-    no_text = pa.nulls(table.num_rows, pa.string())
-    columns = {
-        "event_time": times,
-        "event_name": table.column("eventName"),
-        "event_id": table.column("eventID"),
-        "key_arn": _key_arns(pc.struct_field(params, "keyId"), table.column("resources")),
-        "aws_region": table.column("awsRegion"),
-        "identity_type": pc.struct_field(identity, "type"),
-        "principal_arn": pc.struct_field(identity, "arn"),
-        "invoked_by": pc.struct_field(identity, "invokedBy"),
-        "source_ip": table.column("sourceIPAddress"),
-        "user_agent": table.column("userAgent"),
-        "application_id": contexts.get("applicationId", no_text),
-        "encryption_context": _context_maps(_single(context), contexts),
-        "error_code": table.column("errorCode"),
-        "recipient_account_id": table.column("recipientAccountId"),
-        "shared_event_id": table.column("sharedEventID"),
-        "error_message": table.column("errorMessage"),
-        "read_only": table.column("readOnly"),
-        "account_id": pc.struct_field(identity, "accountId"),
-    }
-    columns.update((CONTEXT_PREFIX + key, column) for key, column in contexts.items())
-    arrow = pa.table(
-        {
-            name: pc.dictionary_encode(column) if name in CATEGORY_COLUMNS else column
-            for name, column in columns.items()
-        }
-    )
-    with _collector_paused():
-        return arrow.to_pandas(types_mapper=_pandas_type, maps_as_pydicts="strict")
+    moments = pa.Array.from_pandas(times).cast(pa.timestamp("us", tz="UTC"), safe=False)
+    text = iso_texts(moments)
+    return pd.Series(text.to_numpy(zero_copy_only=False), index=times.index, dtype=object)
 
 
 @contextmanager
@@ -286,57 +172,3 @@ def _collector_paused() -> Iterator[None]:
 
 def _pandas_type(arrow_type: pa.DataType) -> Any:
     return pd.BooleanDtype() if arrow_type == pa.bool_() else None
-
-
-def _single(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks()
-    return column
-
-
-def _key_arns(key_ids: pa.ChunkedArray, resources: pa.ChunkedArray) -> pa.Array:
-    """``keyId`` when it is a key ARN, else the first key ARN listed in ``resources``."""
-    key_ids = _single(key_ids)
-    named = pc.if_else(_is_key_arn(key_ids), key_ids, pa.scalar(None, pa.string()))
-    resources = _single(resources)
-    arns = pc.struct_field(pc.list_flatten(resources), "ARN")
-    is_key = _is_key_arn(arns)
-    parents = pc.list_parent_indices(resources).to_numpy()
-    rows, first = np.unique(parents[is_key.to_numpy(zero_copy_only=False)], return_index=True)
-    index = np.full(len(key_ids), -1, dtype=np.int64)
-    index[rows] = first
-    listed = arns.filter(is_key).take(pa.array(index, mask=index < 0))
-    return pc.coalesce(named, listed)
-
-
-def _is_key_arn(text: pa.Array) -> pa.Array:
-    """True for ``arn:PARTITION:kms:REGION:ACCOUNT:key/ID``, never null (aliases are not keys)."""
-    return pc.fill_null(
-        pc.and_(
-            pc.and_(pc.starts_with(text, "arn:"), pc.match_substring(text, ":kms:")),
-            pc.match_substring(text, ":key/"),
-        ),
-        False,
-    )
-
-
-def _context_maps(context: pa.Array, columns: dict[str, pa.Array]) -> pa.MapArray:
-    """One map per row holding only the context pairs that record had (null: no context)."""
-    rows, width = len(context), len(columns)
-    present = np.zeros((rows, width), dtype=bool)
-    for position, column in enumerate(columns.values()):
-        present[:, position] = column.is_valid().to_numpy(zero_copy_only=False)
-    offsets = np.zeros(rows + 1, dtype=np.int32)
-    np.cumsum(present.sum(axis=1), out=offsets[1:])
-    chosen = present.ravel()
-    key_positions = np.tile(np.arange(width), rows)[chosen]
-    # Values of all columns end to end: column p, row r sits at p * rows + r.
-    value_positions = (np.arange(width)[None, :] * rows + np.arange(rows)[:, None]).ravel()[chosen]
-    keys = pa.array(list(columns), pa.string()).take(pa.array(key_positions, pa.int64()))
-    values = pa.concat_arrays([*columns.values()] or [pa.array([], pa.string())])
-    return pa.MapArray.from_arrays(
-        pa.array(offsets, pa.int32()),
-        keys,
-        values.take(pa.array(value_positions, pa.int64())),
-        mask=context.is_null(),
-    )

@@ -35,11 +35,6 @@ HISTORY_SECONDS = 90 * 24 * 3600
 # arrives, so the oldest time asked for stays this far inside the window.
 HISTORY_MARGIN_SECONDS = 300
 SETTLE_SECONDS = 15 * 60
-HISTORY_NOTE = (
-    "CloudTrail event history lags by minutes (a call can take up to about 15 minutes to appear)"
-    " and covers only the last 90 days; for older calls query the trail's S3 logs"
-    " (source='athena')."
-)
 _RETRY_CODES = frozenset(
     {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
 )
@@ -289,7 +284,8 @@ def _harvest_stream(
     oldest = max(start, history_start(started))
     cached_before = {eid for eid, (t, _) in cache.events.items() if start <= t <= end}
     state = HarvestProgress(stream.account, stream.region, 0, 0, start, end, end)
-    for low, high in cache.gaps(oldest, end):
+    # A window wholly older than event history has nothing to read (and no valid time range).
+    for low, high in cache.gaps(oldest, end) if oldest <= end else []:
         _read_gap(stream, key_arn, low, high, cache, limiter, stats, state, progress)
         cache.cover(low, min(high, started - settle))
     cache.save()

@@ -13,27 +13,40 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
+from emr_cmk_notebook.usage.completeness import Completeness, history_gaps, trail_gaps
 from emr_cmk_notebook.usage.frame import (
     CATEGORY_COLUMNS,
+    UsageBatch,
     UsageFrame,
+    frame_of,
     iso_time,
     iso_times,
+    join_batches,
     parse_records,
-    read_file,
 )
+from emr_cmk_notebook.usage.progress import ProgressFactory, harvest_bars
+from emr_cmk_notebook.usage.stream import read_batches
 from emr_cmk_notebook.usage.timeline import Timeline
+from emr_cmk_notebook.usage.trail_files import (
+    LogFile,
+    Scope,
+    bucket_of,
+    is_s3_url,
+    list_log_files,
+)
 from emr_cmk_notebook.usage.views import KernelSession, findings, join_shared_copies, summarize
 from emr_cmk_notebook.usage.views import match_sessions as _match_sessions
 
@@ -44,7 +57,6 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:(\d{12}):key/([a-zA-Z0-9-]+)$")
 _KEY_ID = re.compile(r"^(mrk-)?[0-9a-fA-F-]{32,36}$|^mrk-[0-9a-f]{32}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
-_FILE_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz")
 _HTML_ROWS = 20
 
 
@@ -56,6 +68,15 @@ def parse_since(text: str) -> pd.Timedelta:
             f"--since {text!r} is not a duration", hint="write a number and m, h, d or w, e.g. 7d"
         )
     return pd.Timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def since_moment(text: str, until: pd.Timestamp | None = None) -> pd.Timestamp:
+    """``--since``: a duration back from ``until`` (default now), such as 7d, or a time."""
+    if _SINCE.match(str(text)):
+        return (until if until is not None else pd.Timestamp.now(tz="UTC").ceil("s")) - (
+            parse_since(text)
+        )
+    return parse_moment(text, "since")
 
 
 def parse_moment(value: Any, name: str) -> pd.Timestamp:
@@ -129,6 +150,7 @@ class KeyUsage:
     skipped_malformed: int = 0
     expected_principals: tuple[str, ...] = ()
     expected_context: dict[str, str] = field(default_factory=dict)
+    completeness: Completeness = field(default_factory=Completeness)
 
     @classmethod
     def fetch(
@@ -149,6 +171,7 @@ class KeyUsage:
         expected_principals: Iterable[str] = (),
         expected_context: Mapping[str, str] | None = None,
         progress: Callable[[lookup.HarvestProgress], None] | None = None,
+        progress_bar: ProgressFactory | None = None,
         cache: bool = True,
         settle: int = lookup.SETTLE_SECONDS,
         athena: Mapping[str, str] | None = None,
@@ -160,7 +183,9 @@ class KeyUsage:
         ``session`` column; ``session`` keeps only one of them. ``owner_role_arn`` is a role
         in the key owner's account to read that account's copies of cross-account calls.
         ``athena`` holds ``database``, ``workgroup``, ``output_location`` and ``table`` for
-        Athena on AWS. ``progress`` receives a ``HarvestProgress`` after each LookupEvents page.
+        Athena on AWS. ``progress`` receives a ``HarvestProgress`` after each LookupEvents page;
+        ``progress_bar`` makes progress bars (``tqdm``, or ``tqdm.notebook.tqdm``): one per
+        account and region for a harvest, one over the files for ``files``.
         ``settle`` is how many seconds before a harvest the cache does not trust yet (event
         history lags); the local backend has no lag, so 0 is exact there.
         """
@@ -193,9 +218,11 @@ class KeyUsage:
         if window.empty:
             usage.notes.append(f"the window {window} is empty: its start is not before its end")
         elif source == "lookup":
-            usage._from_lookup(target, regions, owner_role_arn, progress, cache, settle)
+            usage._from_lookup(
+                target, regions, owner_role_arn, progress, progress_bar, cache, settle
+            )
         elif source == "files":
-            usage._from_files(target, path)
+            usage._from_files(target, path, regions, progress_bar)
         else:
             usage._from_athena(target, path, regions, owner_role_arn, athena or {})
         usage._finish(regions if source != "lookup" else None, application_id, known, wanted)
@@ -209,6 +236,7 @@ class KeyUsage:
         regions: list[str] | None,
         owner_role_arn: str | None,
         progress: Callable[[lookup.HarvestProgress], None] | None,
+        progress_bar: ProgressFactory | None,
         cache: bool,
         settle: int,
     ) -> None:
@@ -216,33 +244,61 @@ class KeyUsage:
         regions = regions or [target.resolved_region()]
         streams = _streams(target, regions, owner_role_arn, _key_owner(self.key_arn))
         start, end = self.window.epoch()
-        records, self.stats = _aws_call(
-            lambda: lookup.harvest(
-                streams,
-                self.key_arn,
-                start,
-                end,
-                cache=lookup.cache_dir() if cache else None,
-                progress=progress,
-                settle=settle,
+        with harvest_bars(progress_bar, also=progress) as show:
+            records, self.stats = _aws_call(
+                lambda: lookup.harvest(
+                    streams,
+                    self.key_arn,
+                    start,
+                    end,
+                    cache=lookup.cache_dir() if cache else None,
+                    progress=show,
+                    settle=settle,
+                )
             )
-        )
         self._take(parse_records(records))
-        self.notes.append(lookup.HISTORY_NOTE)
-        oldest = pd.Timestamp(lookup.history_start(time.time()), unit="s", tz="UTC")
-        if self.window.start < oldest:
-            self.notes.append(
-                f"event history starts {iso_time(oldest.floor('s'))}; calls before that are"
-                " only in the trail's S3 logs (source='athena')"
-            )
+        now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        self.completeness = history_gaps(
+            self.window.start.to_pydatetime(), self.window.end.to_pydatetime(), now
+        )
 
-    def _from_files(self, target: AwsTarget, path: str | Path | None) -> None:
+    def _from_files(
+        self,
+        target: AwsTarget,
+        path: str | Path | None,
+        regions: list[str] | None,
+        progress: ProgressFactory | None,
+    ) -> None:
         if path is None:
-            raise UserError("--source files needs a PATH: a CloudTrail file or a folder of them")
+            raise UserError(
+                "--source files needs a PATH: a CloudTrail file, a trail folder or s3://BUCKET/PREFIX"
+            )
         self.key_arn = _key_arn_or_none(self.key, target)
-        files = _log_files(Path(path))
-        self._take(_concat([read_file(f) for f in files]))
+        scope = self._scope(regions)
+        if is_s3_url(path):
+            self.completeness = trail_check(target, regions, bucket_of(str(path)))
+        files = _trail_files(target, path, scope)
+        batches = read_batches(files, scope, progress=progress)
+        self._take(frame_of(join_batches(self._of_key(batch) for batch in batches)))
         self.notes.append(f"read {len(files)} CloudTrail file(s) under {path}")
+
+    def _scope(self, regions: list[str] | None) -> Scope:
+        return Scope.of(
+            self.window.start.to_pydatetime(), self.window.end.to_pydatetime(), regions=regions
+        )
+
+    def _of_key(self, batch: UsageBatch) -> UsageBatch:
+        """Only the rows on this key, so a long read keeps no other key's calls in memory."""
+        keys = batch.table.column("key_arn").cast(pa.string())
+        if self.key_arn:
+            mine = pc.equal(keys, self.key_arn)
+        else:
+            mine = pc.ends_with(keys, "key/" + self.key)
+        return UsageBatch(
+            batch.table.filter(pc.fill_null(mine, False)),
+            batch.skipped_non_kms,
+            batch.skipped_malformed,
+        )
 
     def _from_athena(
         self,
@@ -256,15 +312,24 @@ class KeyUsage:
         start, end = self.window.epoch()
         table = options.get("table", sql.TABLE)
         needle = self.key_arn or self.key
-        if path is not None and str(path).startswith("s3://"):
-            query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
+        query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
+        local = _local_backend(target)
+        if path is None or is_s3_url(path):
+            bucket = bucket_of(str(path)) if path is not None else None
+            self.completeness = trail_check(target, regions, bucket)
+        if path is not None and is_s3_url(path) and local is None:
             rows = _aws_call(lambda: self._athena_rows(target, str(path), query, options))
             where = f"Athena table {table} over {path}"
         else:
-            folder = Path(path) if path is not None else _local_log_dir(target)
-            query = sql.key_usage_query(needle, start, end, table=table, regions=regions)
-            rows = sql.run_local(query, folder, table=table)
-            where = f"the trail logs under {folder} (DuckDB)"
+            # The local backend has no Athena: the same SQL runs with DuckDB over the files.
+            where_files = path if path is not None else _local_log_dir(local)
+            files = (
+                _trail_files(target, where_files, self._scope(regions))
+                if path is not None or any(Path(where_files).rglob("*.json.gz"))
+                else []  # the local backend has delivered nothing yet
+            )
+            rows = sql.run_local(query, files, table=table)
+            where = f"the trail logs under {where_files} (DuckDB)"
         self._take(parse_records(sql.rows_to_records(rows)))
         self.notes.append(f"queried {where}")
 
@@ -352,8 +417,13 @@ class KeyUsage:
             f" {self.window}"
         )
 
+    def warning(self) -> str | None:
+        """One line on what the result may be missing and why, or None."""
+        return self.completeness.line()
+
     def __repr__(self) -> str:
-        parts = [self.headline(), *self.notes]
+        parts = [f"warning: {self.warning()}"] if self.warning() else []
+        parts += [self.headline(), *self.notes]
         summary = self.summary()
         if len(summary):
             parts.append(summary.to_string())
@@ -374,6 +444,7 @@ class KeyUsage:
             "calls": len(self.frame),
             "skipped_non_kms": self.skipped_non_kms,
             "skipped_malformed": self.skipped_malformed,
+            "completeness": self.warning(),
             "notes": list(self.notes),
             "harvest": self.stats.to_dict() if self.stats else None,
             "summary": _plain(self.summary(), ("first_use", "last_use")),
@@ -382,7 +453,10 @@ class KeyUsage:
         }
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.headline())}</b></p>"]
+        parts = []
+        if self.warning():
+            parts.append(f"<p><b>warning:</b> {html.escape(self.warning() or '')}</p>")
+        parts.append(f"<p><b>{html.escape(self.headline())}</b></p>")
         parts += [f"<p><i>{html.escape(note)}</i></p>" for note in self.notes]
         if not self.frame.empty:
             found = self.findings()
@@ -527,11 +601,15 @@ def _connection_error(exc: Exception) -> ServiceFault:
     return ServiceFault(f"AWS could not be reached: {exc}")
 
 
-def _local_log_dir(target: AwsTarget) -> Path:
-    """The local backend's delivered CloudTrail logs, when the target is that backend."""
+def _local_backend(target: AwsTarget) -> dict[str, Any] | None:
+    """The local backend's status when the target is that backend, else None."""
     from emr_cmk_notebook.clients import local_backend_status
 
-    status = local_backend_status(target.endpoint_url or service_endpoint("cloudtrail"))
+    return local_backend_status(target.endpoint_url or service_endpoint("cloudtrail"))
+
+
+def _local_log_dir(status: dict[str, Any] | None) -> Path:
+    """The local backend's delivered CloudTrail logs, when the target is that backend."""
     if status is None:
         raise UserError(
             "--source athena needs the trail's location",
@@ -540,35 +618,21 @@ def _local_log_dir(target: AwsTarget) -> Path:
     return Path(status["cloudtrail_log_dir"])
 
 
-def _log_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise UserError(f"{path}: no such file or folder")
-    files = sorted({f for pattern in _FILE_PATTERNS for f in path.rglob(pattern) if f.is_file()})
-    if not files:
-        raise UserError(f"{path}: no CloudTrail files (*.json, *.json.gz, *.jsonl) in it")
-    return files
+def trail_check(target: AwsTarget, regions: list[str] | None, bucket: str | None) -> Completeness:
+    """What the trails writing to ``bucket`` (any trail when None) leave out, by region."""
+    clients: dict[str, Any] = {}
+
+    def client_for(region: str) -> Any:
+        if region not in clients:
+            clients[region] = target.with_changes(region=region).client("cloudtrail")
+        return clients[region]
+
+    return trail_gaps(client_for, regions or [target.resolved_region()], bucket)
 
 
-def _concat(parts: list[UsageFrame]) -> UsageFrame:
-    if len(parts) == 1:
-        return parts[0]
-    # Empty parts, and columns that are all missing in a part, would change the result's dtypes
-    # (pandas warns about it): leave them out, then put back the columns with their own dtype.
-    filled = [p.frame for p in parts if len(p.frame)] or [parts[0].frame]
-    dtypes = {c: f[c].dtype for f in reversed(filled) for c in f.columns}
-    order = list(dict.fromkeys(c for f in filled for c in f.columns))
-    frame = pd.concat([f.dropna(axis=1, how="all") for f in filled], ignore_index=True)
-    for column in order:
-        if column not in frame.columns:
-            frame[column] = pd.Series(index=frame.index, dtype=dtypes[column])
-    frame = frame[order]
-    return UsageFrame(
-        _recategorize(frame),
-        skipped_non_kms=sum(p.skipped_non_kms for p in parts),
-        skipped_malformed=sum(p.skipped_malformed for p in parts),
-    )
+def _trail_files(target: AwsTarget, path: str | Path, scope: Scope) -> list[LogFile]:
+    s3 = target.client("s3") if is_s3_url(path) else None
+    return list_log_files(path, scope, s3=s3)
 
 
 def _recategorize(frame: pd.DataFrame) -> pd.DataFrame:

@@ -40,3 +40,24 @@ def test_a_bad_window_is_a_one_line_error(shell):
 def test_source_takes_at_most_one_path(shell):
     with pytest.raises(UserError, match="at most one path"):
         shell.line("emr_key_usage", "--key k --source files a b")
+
+
+def test_a_trail_bucket_in_s3_is_read_with_a_warning_above(shell, backend, demo):
+    marker = uuid.uuid4().hex
+    key = next(k["arn"] for k in demo["keys"] if k["alias"] == "alias/emr-analytics")
+    backend.client("kms").generate_data_key(
+        KeyId=key, KeySpec="AES_256", EncryptionContext={"audit": marker}
+    )
+    bucket = "s3://emr-cmk-cloudtrail-111122223333/"
+    backend.settings(trail_kms_events="excluded")
+    try:
+        usage = shell.line(
+            "emr_key_usage", f"--key {key} --since 1h --source files {bucket} --quiet -o frame"
+        )
+    finally:
+        backend.settings(trail_kms_events="logged")
+    assert usage._repr_html_().startswith(
+        "<p><b>warning:</b> may be incomplete: trail emr-cmk-trail"
+    )
+    assert "excludes KMS events" in usage.to_dict()["completeness"]
+    assert "read " in usage.notes[-1] and bucket in usage.notes[-1]

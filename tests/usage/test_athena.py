@@ -36,14 +36,15 @@ KEY_COLUMNS = [
 ]
 
 
-@pytest.fixture
-def trail_bucket(tmp_path: Path) -> Path:
+@pytest.fixture(params=["", "o-a1b2c3d4e5"], ids=["account trail", "organisation trail"])
+def trail_bucket(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """The fixture's well-formed records laid out as a trail delivers them, per account."""
     document = json.loads((FIXTURES / "kms_trail.json").read_text())
     records = [r for r in document["Records"] if isinstance(r, dict) and "eventTime" in r]
     for account in (WORKLOAD, SECURITY):
         mine = [r for r in records if r.get("recipientAccountId", WORKLOAD) == account]
-        folder = tmp_path / "AWSLogs" / account / "CloudTrail" / "us-east-1" / "2026/02/10"
+        logs = tmp_path / "AWSLogs" / request.param
+        folder = logs / account / "CloudTrail" / "us-east-1" / "2026/02/10"
         folder.mkdir(parents=True)
         name = f"{account}_CloudTrail_us-east-1_20260210T0925Z_abc.json.gz"
         (folder / name).write_bytes(gzip.compress(json.dumps({"Records": mine}).encode()))
@@ -62,6 +63,15 @@ def test_ddl_projects_account_region_and_day_partitions() -> None:
     assert template in ddl
 
 
+def test_ddl_of_an_organisation_trail_keeps_the_organisation_folder() -> None:
+    ddl = athena.TrailTable(
+        "s3://org-trail/AWSLogs/o-a1b2c3d4e5", (WORKLOAD, SECURITY), ("us-east-1",)
+    ).ddl()
+    assert "LOCATION 's3://org-trail/AWSLogs/o-a1b2c3d4e5/'" in ddl
+    template = "'s3://org-trail/AWSLogs/o-a1b2c3d4e5/${account}/CloudTrail/${region}/${timestamp}'"
+    assert template in ddl
+
+
 def test_ddl_refuses_a_location_that_is_not_s3() -> None:
     with pytest.raises(UserError, match="s3://"):
         athena.TrailTable("/tmp/logs", (WORKLOAD,), ("us-east-1",))
@@ -69,9 +79,10 @@ def test_ddl_refuses_a_location_that_is_not_s3() -> None:
 
 def test_query_is_bounded_by_day_partitions_and_event_time() -> None:
     query = athena.key_usage_query(KEY_A, 1770714000, 1770800400, regions=["us-east-1"])
+    # Up to the day after the end: a file sits in the folder of its delivery, minutes later.
     assert query.params == (
         "2026/02/10",
-        "2026/02/11",
+        "2026/02/12",
         "2026-02-10T09:00:00Z",
         "2026-02-11T09:00:00Z",
         f'"{KEY_A}"',
@@ -111,6 +122,6 @@ def test_athena_rows_become_records_whatever_the_row_rendering() -> None:
         assert record["requestParameters"]["encryptionContext"] == {"applicationId": "00app"}
 
 
-def test_a_folder_without_trail_logs_gives_no_rows(tmp_path: Path) -> None:
+def test_no_trail_files_give_no_rows() -> None:
     query = athena.key_usage_query(KEY_A, 0, 10)
-    assert athena.run_local(query, tmp_path) == []
+    assert athena.run_local(query, []) == []

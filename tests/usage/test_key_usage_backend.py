@@ -151,7 +151,8 @@ def test_a_key_nobody_used_gives_an_empty_frame_and_a_note(target) -> None:
     assert usage.to_frame().empty
     assert "recipient_accounts" in usage.to_frame() and "session" in usage.to_frame()
     assert any(note.startswith("no KMS calls") for note in usage.notes)
-    assert any("90 days" in note for note in usage.notes)
+    # Event history shows calls minutes late: the window up to now may miss the newest.
+    assert "15 minutes" in (usage.warning() or "")
 
 
 def test_an_alias_is_resolved_to_its_key(demo, target) -> None:
