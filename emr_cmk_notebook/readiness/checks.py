@@ -23,6 +23,7 @@ from emr_cmk_notebook.readiness.gather import (
     SERVICE_PRINCIPAL,
     Facts,
     caller_context,
+    carries_encryption_context,
     principal_context,
     service_context,
 )
@@ -354,7 +355,7 @@ def _principal_check(
             identity=identity,
             simulated=simulation.get(action),
             grants=grants,
-            encryption_context=None if action == "kms:DescribeKey" else encryption,
+            encryption_context=encryption if carries_encryption_context(action) else None,
         )
         for action in actions
     ]
