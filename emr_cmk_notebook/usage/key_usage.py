@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
+from emr_cmk_notebook.core.arns import parse_arn, quoted, role_arn_problem
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
@@ -43,7 +44,6 @@ _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:(\d{12}):key/([a-zA-Z0-9-]+)$")
 _KEY_ID = re.compile(r"^(mrk-)?[0-9a-fA-F-]{32,36}$|^mrk-[0-9a-f]{32}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
 _FILE_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz")
 _HTML_ROWS = 20
 
@@ -176,11 +176,9 @@ class KeyUsage:
             known.append(wanted)
         target = target or AwsTarget()
         regions = list(regions) if regions else None
-        if owner_role_arn is not None and not _ROLE_ARN.match(owner_role_arn):
-            raise UserError(
-                f"--owner-role-arn {owner_role_arn!r} is not an IAM role ARN",
-                hint="arn:aws:iam::ACCOUNT:role/NAME",
-            )
+        problem = None if owner_role_arn is None else role_arn_problem(owner_role_arn)
+        if problem:
+            raise UserError(f"--owner-role-arn {quoted(owner_role_arn, 120)} {problem}")
         usage = cls(
             key,
             key if _KEY_ARN.match(key) else None,
@@ -459,7 +457,7 @@ def _streams(
         for region in regions
     ]
     if owner_role_arn:
-        owner = _ROLE_ARN.match(owner_role_arn).group(1)  # type: ignore[union-attr]
+        owner = parse_arn(owner_role_arn).account
         if key_owner and owner != key_owner:
             raise UserError(
                 f"--owner-role-arn is in account {owner} but the key belongs to {key_owner}",

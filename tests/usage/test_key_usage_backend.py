@@ -124,6 +124,15 @@ def test_an_owner_role_in_another_account_than_the_key_is_refused(demo, target) 
         )
 
 
+@pytest.mark.parametrize("suffix", ["\n", "/"])
+def test_an_owner_role_arn_iam_would_refuse_is_refused_before_any_call(demo, suffix) -> None:
+    from emr_cmk_notebook.core.errors import UserError
+
+    with pytest.raises(UserError, match="--owner-role-arn") as refused:
+        KeyUsage.fetch(key_arn(demo, "alias/emr-analytics"), owner_role_arn=AUDITOR + suffix)
+    assert "\n" not in str(refused.value)
+
+
 def test_lookup_and_the_local_sql_route_give_the_same_frame(
     backend, demo, target, job_script
 ) -> None:
