@@ -15,6 +15,7 @@ from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.arns import application_arn
+from emr_cmk_notebook.keys import key_metadata
 from emr_cmk_notebook.readiness.calls import Calls, Unreadable, attempt, client
 from emr_cmk_notebook.readiness.identity import (
     AccountDetails,
@@ -205,9 +206,7 @@ def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
 
     with Calls(workers) as calls:
         caller = calls.run(attempt, "sts:GetCallerIdentity", sts.get_caller_identity)
-        key = calls.run(
-            attempt, "kms:DescribeKey", lambda: kms.describe_key(KeyId=inputs.key)["KeyMetadata"]
-        )
+        key = calls.run(attempt, "kms:DescribeKey", lambda: key_metadata(kms, inputs.key))
         app = calls.run(
             attempt,
             "emr-serverless:GetApplication",
