@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
-from emr_cmk_notebook.core.arns import parse_arn, quoted, role_arn_problem
+from emr_cmk_notebook.core.arns import KEY_ARN_PATTERN, parse_arn, quoted, role_arn_problem
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
@@ -42,7 +42,6 @@ SOURCES = ("lookup", "athena", "files")
 DEFAULT_SINCE = "7d"
 _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:(\d{12}):key/([a-zA-Z0-9-]+)$")
 _KEY_ID = re.compile(r"^(mrk-)?[0-9a-fA-F-]{32,36}$|^mrk-[0-9a-f]{32}$")
 _FILE_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz")
 _HTML_ROWS = 20
@@ -181,7 +180,7 @@ class KeyUsage:
             raise UserError(f"--owner-role-arn {quoted(owner_role_arn, 120)} {problem}")
         usage = cls(
             key,
-            key if _KEY_ARN.match(key) else None,
+            key if KEY_ARN_PATTERN.fullmatch(key) else None,
             window,
             source,
             parse_records([]).frame,
@@ -395,31 +394,21 @@ class KeyUsage:
 
 def resolve_key_arn(key: str, target: AwsTarget) -> str:
     """The key ARN of a key ARN, key id or alias (aliases and ids are looked up with KMS)."""
-    if _KEY_ARN.match(key):
+    if KEY_ARN_PATTERN.fullmatch(key):
         return key
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
+
+    from emr_cmk_notebook.keys import describe_key
 
     try:
-        return target.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") in ("NotFoundException", "InvalidArnException"):
-            raise UserError(
-                f"--key {key!r} names no key this account can see",
-                hint="give the key ARN, for a key in another account too",
-            ) from None
-        raise ServiceFault(
-            f"KMS DescribeKey on {key!r} failed: {error.get('Code')}: {error.get('Message')}",
-            code=error.get("Code"),
-            operation="DescribeKey",
-        ) from None
+        return describe_key(target.client("kms"), key).arn
     except BotoCoreError as exc:
         raise _connection_error(exc) from None
 
 
 def _key_arn_or_none(key: str, target: AwsTarget) -> str | None:
     """The key ARN, or None for a bare key id (matched against record ARNs by its id)."""
-    if _KEY_ARN.match(key):
+    if KEY_ARN_PATTERN.fullmatch(key):
         return key
     if _KEY_ID.match(key):
         return None
@@ -427,8 +416,8 @@ def _key_arn_or_none(key: str, target: AwsTarget) -> str | None:
 
 
 def _key_owner(key_arn: str | None) -> str | None:
-    match = _KEY_ARN.match(key_arn or "")
-    return match.group(1) if match else None
+    match = KEY_ARN_PATTERN.fullmatch(key_arn or "")
+    return match.group(2) if match else None
 
 
 def _wanted_session(
