@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md section 2: notebook -> service -> core; local stays apart."""
+"""The import direction of DESIGN.md section 2: notebook and cli -> service -> core; local apart."""
 
 from __future__ import annotations
 
