@@ -38,6 +38,13 @@ def layer(path: Path) -> str:
     return "service"
 
 
+def is_notebook_layer(name: str) -> bool:
+    """IPython, ipywidgets or our magics and widgets: what only the notebook layer imports."""
+    return name.split(".")[0] in ("IPython", "ipywidgets", "ipykernel") or name.startswith(
+        ("emr_cmk_notebook.magics", "emr_cmk_notebook.widgets")
+    )
+
+
 @pytest.mark.parametrize("path", modules("core"), ids=lambda p: p.name)
 def test_core_uses_the_standard_library_only(path):
     outside = {
@@ -56,9 +63,7 @@ def test_service_layer_does_not_reach_up_or_into_the_backend(path):
     bad = {
         name
         for name in imports(path)
-        if name.split(".")[0] in ("IPython", "ipywidgets", "ipykernel")
-        or name.startswith(("emr_cmk_notebook.magics", "emr_cmk_notebook.widgets"))
-        or name.startswith("emr_cmk_notebook.local")
+        if is_notebook_layer(name) or name.startswith("emr_cmk_notebook.local")
     }
     assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
@@ -107,8 +112,7 @@ def test_cli_uses_the_service_layer_and_core_never_the_notebook_layer(path):
     bad = {
         name
         for name in imports(path)
-        if name.split(".")[0] in ("IPython", "ipywidgets", "ipykernel")
-        or name.startswith(("emr_cmk_notebook.magics", "emr_cmk_notebook.widgets"))
+        if is_notebook_layer(name)
         or _reaches_into_the_backend(name, BACKEND_CONTROL + CLI_RUNS_THE_SERVER)
     }
     assert not bad, f"cli/{path.name} imports {sorted(bad)}"
