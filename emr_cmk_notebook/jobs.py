@@ -15,8 +15,9 @@ from typing import Any
 
 from emr_cmk_notebook.apps import _call, get_application, resolve_encryption
 from emr_cmk_notebook.clients import AwsTarget
-from emr_cmk_notebook.core.encryption import DiskEncryption, job_run_disk
+from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
+from emr_cmk_notebook.core.job_disks import job_run_disk
 from emr_cmk_notebook.render import table_html
 
 Progress = Callable[[str], None]

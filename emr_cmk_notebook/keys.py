@@ -1,12 +1,17 @@
-"""Turning what a user typed for a key into the key ARN AWS needs, and a first look at the key."""
+"""DescribeKey, once: turning what a user typed for a key into the key ARN AWS needs, and what
+KMS says about the key (readiness, sessions, applications, the launcher and usage all ask here)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
+
+ENABLED = "Enabled"
+SYMMETRIC = ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
 
 
 @dataclass(frozen=True)
@@ -20,19 +25,34 @@ class KeyFacts:
     account: str
     region: str
 
-    @property
-    def usable_for_disks(self) -> bool:
-        return (
-            self.state == "Enabled"
-            and self.key_spec == "SYMMETRIC_DEFAULT"
-            and self.key_usage == "ENCRYPT_DECRYPT"
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> KeyFacts:
+        """The facts in DescribeKey's ``KeyMetadata`` (older keys lack KeyState and KeySpec)."""
+        arn = metadata["Arn"]
+        parts = arn.split(":")
+        return cls(
+            arn=arn,
+            state=metadata.get("KeyState", ENABLED if metadata.get("Enabled") else "Disabled"),
+            key_spec=metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec", SYMMETRIC[0]),
+            key_usage=metadata.get("KeyUsage", SYMMETRIC[1]),
+            account=parts[4],
+            region=parts[3],
         )
+
+    @property
+    def enabled(self) -> bool:
+        return self.state == ENABLED
+
+    @property
+    def symmetric(self) -> bool:
+        """A symmetric encryption key, the only kind EMR Serverless disk encryption takes."""
+        return (self.key_spec, self.key_usage) == SYMMETRIC
 
     def problem(self) -> str | None:
         """Why EMR Serverless could not use this key for disks, or None."""
-        if self.state != "Enabled":
+        if not self.enabled:
             return f"KMS key {self.arn} is {self.state}; EMR Serverless needs an Enabled key"
-        if self.key_spec != "SYMMETRIC_DEFAULT" or self.key_usage != "ENCRYPT_DECRYPT":
+        if not self.symmetric:
             return (
                 f"KMS key {self.arn} is {self.key_spec}/{self.key_usage}; EMR Serverless disk "
                 "encryption needs a symmetric encryption key (SYMMETRIC_DEFAULT/ENCRYPT_DECRYPT)"
@@ -40,35 +60,33 @@ class KeyFacts:
         return None
 
 
+def key_metadata(kms: Any, key: str) -> dict[str, Any]:
+    """DescribeKey's ``KeyMetadata`` for an alias name, alias ARN, key id or key ARN; AWS's
+    errors as they come (readiness keeps them as findings)."""
+    return kms.describe_key(KeyId=key)["KeyMetadata"]
+
+
 def describe_key(kms: Any, key: str) -> KeyFacts:
-    """DescribeKey for an alias name, alias ARN, key id or key ARN."""
+    """DescribeKey for an alias name, alias ARN, key id or key ARN; a key KMS cannot find is a
+    one-line ``UserError``."""
     from botocore.exceptions import ClientError
 
     try:
-        meta = kms.describe_key(KeyId=key)["KeyMetadata"]
+        return KeyFacts.of(key_metadata(kms, key))
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "")
-        if code == "NotFoundException":
+        if code in ("NotFoundException", "InvalidArnException"):
             raise UserError(
                 f"KMS key {key!r} was not found in {kms.meta.region_name}",
-                hint="check the alias or ARN, and that the key is in the application's region",
+                hint="check the alias or ARN; an alias or key id finds only your own account's "
+                "keys, so give the key ARN for a key in another account",
             ) from None
         raise ServiceFault(
             f"DescribeKey on {key} failed: {code}: {error.get('Message', '')}",
             code=code,
             operation="DescribeKey",
         ) from None
-    arn = meta["Arn"]
-    parts = arn.split(":")
-    return KeyFacts(
-        arn=arn,
-        state=meta.get("KeyState", "Enabled" if meta.get("Enabled") else "Disabled"),
-        key_spec=meta.get("KeySpec") or meta.get("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"),
-        key_usage=meta.get("KeyUsage", "ENCRYPT_DECRYPT"),
-        account=parts[4],
-        region=parts[3],
-    )
 
 
 def resolve(kms: Any, encryption: DiskEncryption) -> tuple[DiskEncryption, KeyFacts]:

@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md section 2: notebook -> service -> core; local stays apart."""
+"""The import direction of DESIGN.md section 2: notebook and cli -> service -> core; local apart."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def layer(path: Path) -> str:
     return "service"
 
 
+def is_notebook_layer(name: str) -> bool:
+    """IPython, ipywidgets or our magics and widgets: what only the notebook layer imports."""
+    return name.split(".")[0] in ("IPython", "ipywidgets", "ipykernel") or name.startswith(
+        ("emr_cmk_notebook.magics", "emr_cmk_notebook.widgets")
+    )
+
+
 @pytest.mark.parametrize("path", modules("core"), ids=lambda p: p.name)
 def test_core_uses_the_standard_library_only(path):
     outside = {
@@ -56,9 +63,7 @@ def test_service_layer_does_not_reach_up_or_into_the_backend(path):
     bad = {
         name
         for name in imports(path)
-        if name.split(".")[0] in ("IPython", "ipywidgets", "ipykernel")
-        or name.startswith(("emr_cmk_notebook.magics", "emr_cmk_notebook.widgets"))
-        or name.startswith("emr_cmk_notebook.local")
+        if is_notebook_layer(name) or name.startswith("emr_cmk_notebook.local")
     }
     assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
@@ -72,3 +77,42 @@ def test_local_backend_only_uses_core_from_the_package(path):
         and not name.startswith(("emr_cmk_notebook.core", "emr_cmk_notebook.local"))
     }
     assert not bad, f"local/{path.name} imports {sorted(bad)}"
+
+
+# The local backend's front that starts, finds and stops it; the layers above reach the running
+# backend only over the wire. ``emr-cmk local start`` in the foreground also runs its server.
+BACKEND_CONTROL = ("emr_cmk_notebook.local", "emr_cmk_notebook.local.process")
+CLI_RUNS_THE_SERVER = ("emr_cmk_notebook.local.server",)
+
+
+def _reaches_into_the_backend(name: str, allowed: tuple[str, ...]) -> bool:
+    return name.startswith("emr_cmk_notebook.local.") and name not in allowed
+
+
+def _is_the_cli(name: str) -> bool:
+    return name == "emr_cmk_notebook.cli" or name.startswith("emr_cmk_notebook.cli.")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules() if layer(p) in ("notebook", *NOTEBOOK_LAYER)],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_notebook_layer_uses_the_service_layer_and_core_only(path):
+    bad = {
+        name
+        for name in imports(path)
+        if _is_the_cli(name) or _reaches_into_the_backend(name, BACKEND_CONTROL)
+    }
+    assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", modules("cli"), ids=lambda p: p.name)
+def test_cli_uses_the_service_layer_and_core_never_the_notebook_layer(path):
+    bad = {
+        name
+        for name in imports(path)
+        if is_notebook_layer(name)
+        or _reaches_into_the_backend(name, BACKEND_CONTROL + CLI_RUNS_THE_SERVER)
+    }
+    assert not bad, f"cli/{path.name} imports {sorted(bad)}"

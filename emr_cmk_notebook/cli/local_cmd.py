@@ -69,27 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     settings.set_defaults(handler=_settings)
 
 
-def status_table(status: dict[str, Any]) -> str:
-    """The short table `start` and `status` print."""
-    lines = [f"endpoint    {status['endpoint']}", f"region      {status['region']}"]
-    for account in status.get("accounts", []):
-        lines.append(f"account     {account['id']} ({account['name']})  {account['user_arn']}")
-    for key in status.get("keys", []):
-        lines.append(f"key         {key['alias']:<28} {key['state']:<9} {key['arn']}")
-    for role in status.get("roles", []):
-        lines.append(f"role        {role}")
-    for app in status.get("applications", []):
-        lines.append(
-            f"application {app['name']:<12} {app['id']}  {app['releaseLabel']:<16} "
-            f"{app['state']}  account {app['account']}"
-        )
-    if status.get("shared_key_arn"):
-        lines.append(f"shared key  {status['shared_key_arn']}")
-    lines.append(f"cloudtrail  {status['cloudtrail_log_dir']}")
-    return "\n".join(lines)
-
-
 def _print_status(status: dict[str, Any], as_json: bool) -> None:
+    from emr_cmk_notebook.local.process import status_table
+
     print(json.dumps(status, indent=2) if as_json else status_table(status))
 
 

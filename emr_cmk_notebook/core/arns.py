@@ -1,4 +1,4 @@
-"""ARNs and KMS key references: parse what a user typed for a key, and build the ARNs we need."""
+"""ARNs, KMS key references and IAM role ARNs: check what a user typed, build the ARNs we need."""
 
 from __future__ import annotations
 
@@ -122,6 +122,47 @@ def _parse_kms_arn(text: str) -> KeyRef:
             return KeyRef("alias_arn", text, alias_name=arn.resource, **known)
         raise _invalid_key(text, "is not a valid alias ARN")
     raise _invalid_key(text, "is not a valid KMS key or alias ARN")
+
+
+# IAM's rules for a role (botocore's IAM model: roleNameType, pathType) within EMR Serverless's
+# IAMRoleArn pattern. ``\w`` there is ASCII, as in the Java regexes AWS writes, hence re.ASCII.
+# The path may hold ASCII ! through DEL: EMR Serverless's pattern and IAM's documentation say so
+# (IAM's own pattern stops before DEL).
+_ROLE_RESOURCE = re.compile(r"role(/|/[\x21-\x7f]+/)([\w+=,.@-]+)", re.ASCII)
+_ROLE_NAME_MAX = 64
+_ROLE_PATH_MAX = 512
+_ROLE_FORM = "write it as arn:aws:iam::ACCOUNT:role/NAME (or role/PATH/NAME)"
+
+
+def role_arn_problem(text: object) -> str | None:
+    """Why ``text`` is not an IAM role ARN AWS would accept, as words to follow its name; None
+    when it is one."""
+    try:
+        arn = parse_arn(text) if isinstance(text, str) else None
+    except UserError:
+        arn = None
+    resource = _ROLE_RESOURCE.fullmatch(arn.resource) if arn else None
+    if arn is None or arn.service != "iam" or not arn.resource.startswith("role/"):
+        return f"is not an IAM role ARN; {_ROLE_FORM}"
+    if not _PARTITION.fullmatch(arn.partition):
+        return f"has partition {quoted(arn.partition)}, not aws, aws-cn or aws-us-gov; {_ROLE_FORM}"
+    if arn.region:
+        return f"names a region, but an IAM role ARN has none; {_ROLE_FORM}"
+    if not _ACCOUNT.fullmatch(arn.account):
+        return f"needs a 12-digit account id; {_ROLE_FORM}"
+    if resource is None or len(resource.group(2)) > _ROLE_NAME_MAX:
+        return (
+            "does not end in a role name IAM allows (1 to 64 ASCII letters, digits and "
+            "_+=,.@-, after a path of printable ASCII between slashes)"
+        )
+    if len(resource.group(1)) > _ROLE_PATH_MAX:
+        return "has a role path longer than the 512 characters IAM allows"
+    return None
+
+
+def is_role_arn(text: object) -> bool:
+    """True when ``text`` is an IAM role ARN that AWS would accept as an execution role."""
+    return role_arn_problem(text) is None
 
 
 def application_arn(region: str, account: str, app_id: str, partition: str = "aws") -> str:

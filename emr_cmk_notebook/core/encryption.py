@@ -1,194 +1,36 @@
 """Disk encryption for EMR Serverless workers: a customer managed KMS key and encryption context.
 
 ``DiskEncryption`` is validated exactly as the service validates ``diskEncryptionConfiguration``
-(the rules live in ``encryption_config_problems``) and renders itself for the API, for a Livy
-session's ``conf`` and for a Spark Connect session's runtime configuration.
+(the rules live in ``core.encryption_rules``) and renders itself for the API, for a Livy
+session's ``conf`` and for a Spark Connect session's runtime configuration. Reading a context as
+typed lives in ``core.encryption_context``, the secret warnings in ``core.context_secrets``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
-import shlex
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emr_cmk_notebook.core.arns import KEY_ARN_PATTERN, KeyRef, parse_key_ref, quoted
+from emr_cmk_notebook.core.arns import KeyRef, parse_key_ref, quoted
+from emr_cmk_notebook.core.context_secrets import SecretInContextWarning, secret_warnings
+from emr_cmk_notebook.core.encryption_context import FrozenContext, context_from, split_items
+from emr_cmk_notebook.core.encryption_rules import (
+    API_FIELD,
+    API_MEMBERS,
+    SERVICE_CONTEXT_KEY,
+    encryption_config_problems,
+    raise_first,
+)
 from emr_cmk_notebook.core.errors import InvalidEncryptionConfig, UserError
 
-KEY_ARN_LENGTH = (20, 2048)
-CONTEXT_MAX_PAIRS = 8
-CONTEXT_KEY_LENGTH = (1, 128)
-CONTEXT_VALUE_LENGTH = (1, 384)
-
-API_FIELD = "diskEncryptionConfiguration"
-# The context key EMR Serverless sets itself, to the application id, in every KMS call it makes.
-SERVICE_CONTEXT_KEY = "applicationId"
 LIVY_KEY_ARN = "spark.emr-serverless.disk.encryptionKeyArn"
 LIVY_CONTEXT = "spark.emr-serverless.disk.encryptionContext"
 # Characters that split the Livy "k1:v1,k2:v2" form; AWS documents no way to escape them.
 _LIVY_SEPARATORS = (":", ",")
-
-_KNOWN_FIELDS = ("encryptionKeyArn", "encryptionContext")
 _FRIENDLY_FIELDS = ("key", "context")
-_PLAINTEXT_NOTE = (
-    "the encryption context is logged in plaintext in CloudTrail, so keep secrets out of it"
-)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason the service would refuse a ``diskEncryptionConfiguration``."""
-
-    field: str
-    message: str
-
-
-def encryption_config_problems(
-    config: Mapping[str, Any], *, path: str = API_FIELD
-) -> list[Problem]:
-    """Every reason EMR Serverless would refuse this API-shaped configuration; empty when valid."""
-    if not isinstance(config, Mapping):
-        return [
-            Problem(
-                path,
-                f"{path} must be an object with encryptionKeyArn and encryptionContext, "
-                f"not {type(config).__name__}",
-            )
-        ]
-    problems = [
-        Problem(
-            f"{path}.{name}",
-            f"{path} has no field {quoted(name)}; use encryptionKeyArn and encryptionContext",
-        )
-        for name in config
-        if name not in _KNOWN_FIELDS
-    ]
-    # A JSON null member means "not set" on the wire, so None is treated as absent.
-    if config.get("encryptionKeyArn") is not None:
-        problems += _key_arn_problems(config["encryptionKeyArn"], f"{path}.encryptionKeyArn")
-    if config.get("encryptionContext") is not None:
-        problems += _context_problems(config["encryptionContext"], f"{path}.encryptionContext")
-    return problems
-
-
-def _key_arn_problems(arn: object, path: str) -> list[Problem]:
-    low, high = KEY_ARN_LENGTH
-    if not isinstance(arn, str):
-        return [Problem(path, f"encryptionKeyArn has type {type(arn).__name__}; give a key ARN")]
-    if not low <= len(arn) <= high:
-        return [
-            Problem(
-                path,
-                f"encryptionKeyArn is {len(arn)} characters; a key ARN is {low}-{high} characters",
-            )
-        ]
-    if not KEY_ARN_PATTERN.fullmatch(arn):
-        return [
-            Problem(
-                path,
-                f"encryptionKeyArn {quoted(arn, 80)} is not a KMS key ARN; use "
-                "arn:aws:kms:REGION:ACCOUNT:key/KEY_ID (resolve aliases and key ids with "
-                "kms:DescribeKey)",
-            )
-        ]
-    return []
-
-
-def _context_problems(context: object, path: str) -> list[Problem]:
-    if not isinstance(context, Mapping):
-        return [
-            Problem(
-                path,
-                "encryptionContext must be a map of string keys to string values, "
-                f"not {type(context).__name__}",
-            )
-        ]
-    problems = []
-    if len(context) > CONTEXT_MAX_PAIRS:
-        extra = len(context) - CONTEXT_MAX_PAIRS
-        problems.append(
-            Problem(
-                path,
-                f"encryptionContext has {len(context)} pairs; at most {CONTEXT_MAX_PAIRS} "
-                f"are allowed, remove {extra}",
-            )
-        )
-    for key, value in context.items():
-        problems += [Problem(path, message) for message in _pair_messages(key, value)]
-    return problems
-
-
-def _pair_messages(key: object, value: object) -> Iterator[str]:
-    key_low, key_high = CONTEXT_KEY_LENGTH
-    value_low, value_high = CONTEXT_VALUE_LENGTH
-    if not isinstance(key, str):
-        yield (
-            f"encryptionContext key {quoted(key)} has type {type(key).__name__}; "
-            "keys must be strings"
-        )
-    elif not key:
-        yield f"encryptionContext has an empty key; keys must be {key_low}-{key_high} characters"
-    elif len(key) > key_high:
-        yield (
-            f"encryptionContext key {quoted(key)} is {len(key)} characters; "
-            f"keys must be {key_low}-{key_high} characters"
-        )
-    # Values are never quoted: they may be exactly the secret we warn about.
-    if not isinstance(value, str):
-        yield (
-            f"encryptionContext value for key {quoted(key)} has type {type(value).__name__}; "
-            "values must be strings"
-        )
-    elif not value:
-        yield (
-            f"encryptionContext value for key {quoted(key)} is empty; "
-            f"values must be {value_low}-{value_high} characters"
-        )
-    elif len(value) > value_high:
-        yield (
-            f"encryptionContext value for key {quoted(key)} is {len(value)} characters; "
-            f"values must be {value_low}-{value_high} characters"
-        )
-
-
-def _raise_first(problems: list[Problem]) -> None:
-    if problems:
-        first, more = problems[0], len(problems) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise InvalidEncryptionConfig(first.message + suffix, field=first.field)
-
-
-class _FrozenContext(Mapping[str, str]):
-    """An encryption context that cannot change once validated; keeps insertion order."""
-
-    __slots__ = ("_pairs",)
-
-    def __init__(self, pairs: Mapping[str, str]):
-        self._pairs = dict(pairs)
-
-    def __getitem__(self, key: str) -> str:
-        return self._pairs[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._pairs)
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def __hash__(self) -> int:
-        # Order-free, like Mapping equality: KMS treats a context as a set of pairs.
-        return hash(frozenset(self._pairs.items()))
-
-    def __repr__(self) -> str:
-        return repr(self._pairs)
-
-
-class SecretInContextWarning(UserWarning):
-    """An encryption context pair looks like a secret; CloudTrail logs it in plaintext."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -203,8 +45,8 @@ class DiskEncryption:
         config: dict[str, object] = {"encryptionContext": context}
         if not parse_key_ref(self.key).needs_resolution:
             config["encryptionKeyArn"] = self.key
-        _raise_first(encryption_config_problems(config))
-        object.__setattr__(self, "context", _FrozenContext(context))
+        raise_first(encryption_config_problems(config))
+        object.__setattr__(self, "context", FrozenContext(context))
 
     @classmethod
     def parse(
@@ -219,7 +61,7 @@ class DiskEncryption:
             text = value.strip()
             if text.startswith(("{", "[")):
                 return cls.parse(_load_json(text))
-            return cls._from_items(_split_items(text, "disk encryption configuration"))
+            return cls._from_items(split_items(text, "disk encryption configuration"))
         if isinstance(value, Iterable) and not isinstance(value, bytes | bytearray):
             return cls._from_items(list(value))
         raise InvalidEncryptionConfig(
@@ -240,7 +82,7 @@ class DiskEncryption:
         """
         if isinstance(key, str):
             key = key.strip()
-        encryption = cls(key, _context_from(context))
+        encryption = cls(key, context_from(context))
         if SERVICE_CONTEXT_KEY in encryption.context:
             raise InvalidEncryptionConfig(
                 f"encryption context key {SERVICE_CONTEXT_KEY} belongs to EMR Serverless, which "
@@ -253,10 +95,10 @@ class DiskEncryption:
     @classmethod
     def _from_mapping(cls, mapping: Mapping[str, Any]) -> DiskEncryption:
         names = set(mapping)
-        unknown = sorted(str(name) for name in names - {*_KNOWN_FIELDS, *_FRIENDLY_FIELDS})
+        unknown = sorted(str(name) for name in names - {*API_MEMBERS, *_FRIENDLY_FIELDS})
         if unknown:
             problem = f"has unknown field {quoted(unknown[0])}"
-        elif names & set(_KNOWN_FIELDS) and names & set(_FRIENDLY_FIELDS):
+        elif names & set(API_MEMBERS) and names & set(_FRIENDLY_FIELDS):
             problem = "mixes the two shapes"
         elif "encryptionKeyArn" in names:
             return cls.from_parts(mapping["encryptionKeyArn"], mapping.get("encryptionContext"))
@@ -364,22 +206,11 @@ class DiskEncryption:
 
     def secret_warnings(self) -> list[str]:
         """One line per context pair that looks like a secret; never includes the value."""
-        found = []
-        for position, (key, value) in enumerate(self.context.items(), start=1):
-            reason = _secret_in_key(key)
-            if reason:
-                found.append(
-                    f"encryptionContext pair {position}: its key {reason}; {_PLAINTEXT_NOTE}"
-                )
-                continue
-            reason = _secret_name_reason(key) or _secret_value_reason(value)
-            if reason:
-                found.append(f"encryptionContext key {quoted(key)}: {reason}; {_PLAINTEXT_NOTE}")
-        return found
+        return secret_warnings(self.context)
 
     def warn_if_secret(self) -> list[str]:
         """Issue a ``SecretInContextWarning`` per pair that looks like a secret; return them."""
-        found = self.secret_warnings()
+        found = secret_warnings(self.context)
         for message in found:
             warnings.warn(message, SecretInContextWarning, stacklevel=2)
         return found
@@ -429,22 +260,6 @@ class DiskEncryption:
         return f"{self.key} with encryption context keys {', '.join(self.context)}"
 
 
-def job_run_disk(
-    overrides: Mapping[str, Any] | None, application: Mapping[str, Any] | None
-) -> tuple[dict[str, Any] | None, bool]:
-    """The ``diskEncryptionConfiguration`` a job run's disks use (None: the AWS owned key), and
-    whether the run's own ``configurationOverrides`` decided it.
-
-    A job's configuration replaces the application's as a whole, and an empty one (``{}``)
-    removes the application's key for that run: AWS's reading of an empty configuration in
-    UpdateApplication and in a job's other overrides (AWS does not say it for this one).
-    """
-    own = (overrides or {}).get(API_FIELD)
-    config = own if own is not None else application
-    key = dict(config) if config and config.get("encryptionKeyArn") else None
-    return key, own is not None
-
-
 def _load_json(text: str) -> dict[str, Any] | list[Any]:
     try:
         loaded = json.loads(text)
@@ -455,58 +270,6 @@ def _load_json(text: str) -> dict[str, Any] | list[Any]:
             field=API_FIELD,
         ) from None
     return loaded
-
-
-def _split_items(text: str, what: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError as error:
-        raise InvalidEncryptionConfig(
-            f"cannot read {what} ({error}); close the quote or escape it with a backslash",
-            field=API_FIELD,
-        ) from None
-
-
-def _context_from(context: object) -> object:
-    if context is None:
-        return {}
-    if isinstance(context, Mapping):
-        return dict(context)
-    if isinstance(context, str):
-        return _pairs_from_items(_split_items(context, "encryptionContext"))
-    if isinstance(context, Iterable) and not isinstance(context, bytes | bytearray):
-        return _pairs_from_items(context)
-    # Anything else is left for validation to name its type.
-    return context
-
-
-def _pairs_from_items(items: Iterable[object]) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidEncryptionConfig(
-                f"encryptionContext item {quoted(item)} has type {type(item).__name__}; "
-                "write KEY=VALUE strings",
-                field=f"{API_FIELD}.encryptionContext",
-            )
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidEncryptionConfig(
-                f"encryptionContext item {quoted(item)} has no '='; write KEY=VALUE",
-                field=f"{API_FIELD}.encryptionContext",
-            )
-        if not key:
-            raise InvalidEncryptionConfig(
-                "encryptionContext item '=...' has an empty key; write KEY=VALUE",
-                field=f"{API_FIELD}.encryptionContext",
-            )
-        if key in pairs:
-            raise InvalidEncryptionConfig(
-                f"encryptionContext key {quoted(key)} is given twice; give each key once",
-                field=f"{API_FIELD}.encryptionContext",
-            )
-        pairs[key] = value
-    return pairs
 
 
 def _parse_livy_context(text: str) -> dict[str, str]:
@@ -525,82 +288,3 @@ def _parse_livy_context(text: str) -> dict[str, str]:
             )
         pairs[key] = value
     return pairs
-
-
-# Secret heuristics. A false alarm costs a warning; a miss leaks a secret into CloudTrail,
-# so the value patterns lean towards warning, while plain labels and ids stay quiet.
-
-_SECRET_WORDS = frozenset(
-    {
-        "password", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "tokens",
-        "credential", "credentials", "apikey", "privatekey", "accesskey", "secretkey",
-    }
-)  # fmt: skip
-_SECRET_FRAGMENTS = ("password", "passwd", "passphrase", "secret", "credential", "privatekey")
-_NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
-
-_VALUE_PATTERNS = (
-    (re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"), "an AWS access key id"),
-    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "a JSON web token"),
-    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----"), "a PEM key or certificate block"),
-    (re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
-    (
-        re.compile(
-            r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
-            r"|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}"
-        ),
-        "an API token",
-    ),
-)
-_SECRET_ACCESS_KEY = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
-_TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
-_WORD_RUN = re.compile(r"[A-Za-z][a-z]{3,}")
-
-
-def _secret_name_reason(name: str) -> str | None:
-    words = [word.lower() for word in _NAME_WORDS.findall(name)]
-    # Joining neighbours makes api_key, apiKey and API-Key all read as "apikey".
-    joined = {a + b for a, b in itertools.pairwise(words)}
-    compact = "".join(words)
-    if _SECRET_WORDS & {*words, *joined} or any(f in compact for f in _SECRET_FRAGMENTS):
-        return "its name suggests a password, token or other secret"
-    return None
-
-
-def _secret_value_reason(text: str) -> str | None:
-    for pattern, what in _VALUE_PATTERNS:
-        if pattern.search(text):
-            return f"its value looks like {what}"
-    for run in _SECRET_ACCESS_KEY.findall(text):
-        if _mixed_case_and_digits(run):
-            return "its value looks like an AWS secret access key"
-    if any(_looks_random(run) for run in _TOKEN_RUN.findall(text)):
-        return "its value looks like a random secret (long, mixed and unpredictable)"
-    return None
-
-
-def _secret_in_key(key: str) -> str | None:
-    reason = _secret_value_reason(key)
-    return reason.replace("its value ", "", 1) if reason else None
-
-
-def _mixed_case_and_digits(text: str) -> bool:
-    return (
-        any(c.islower() for c in text)
-        and any(c.isupper() for c in text)
-        and any(c.isdigit() for c in text)
-    )
-
-
-def _looks_random(run: str) -> bool:
-    """True for a token like base64 key material, false for ids, hashes, paths and names."""
-    alnum = [c for c in run if c.isalnum()]
-    if len(alnum) < 20 or not _mixed_case_and_digits(run):
-        return False
-    # Random base62 changes character class (lower/upper/digit) about 60% of the time and has
-    # few word-like runs; names like "EMRServerlessRole2024" or "ProjectAlphaV2Run17" are the
-    # opposite on both counts.
-    classes = ["l" if c.islower() else "u" if c.isupper() else "d" for c in alnum]
-    changes = sum(a != b for a, b in itertools.pairwise(classes)) / len(alnum)
-    wordlike = sum(len(word) for word in _WORD_RUN.findall(run)) / len(alnum)
-    return changes >= 0.35 and wordlike < 0.45

@@ -1,7 +1,7 @@
 """What the local EMR Serverless lets a caller do: IAM permissions, passed roles and role trust.
 
 Every EMR Serverless API call and every Livy endpoint request is decided with the project's policy
-engine (``core.policy``) against the caller's identity policies as ``policy_engine_seam`` reads
+engine (``core.policy``) against the caller's identity policies as ``policy_seam`` reads
 them from moto's IAM. EMR Serverless has no resource-based policies, so the caller's own account
 decides: the engine gets a stand-in resource policy that lets the account's IAM policies count
 (the same shape as a key policy's root statement). Actions and resource ARNs follow the Service
@@ -23,7 +23,7 @@ from emr_cmk_notebook.core.policy import InvalidPolicy, InvalidRequest, Request,
 from emr_cmk_notebook.local.accounts import PARTITION
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import EMR_SERVERLESS_PRINCIPAL, Identity
-from emr_cmk_notebook.local.policy_engine_seam import identity_policies
+from emr_cmk_notebook.local.policy_seam import identity_decision
 
 SERVICE = "emr-serverless"
 # Operations whose resource is the account's applications, not one of them.
@@ -59,13 +59,9 @@ def require(
 ) -> None:
     """Raise ``AccessDeniedException`` unless the caller's identity policies allow ``action``."""
     principal = identity.principal
-    account = identity.account_id
-    request = Request(principal, action, resource, dict(context or {}))
-    docs = [json.loads(doc) for doc in identity_policies(identity) if doc]
-    try:
-        decision = evaluate(request, _account_decides(account), docs)
-    except (InvalidPolicy, InvalidRequest, ValueError) as exc:
-        raise _denied(principal, action, resource, f"(the policy cannot be read: {exc})") from None
+    decision = identity_decision(identity, action, resource, context)
+    if decision is None:
+        raise _denied(principal, action, resource, "(a policy of the caller cannot be read)")
     if decision.allowed:
         return
     why = (
@@ -117,16 +113,6 @@ class EmrAccess:
             f"EMR Serverless could not assume execution role {role_arn}: its trust policy does "
             f"not allow {EMR_SERVERLESS_PRINCIPAL} to call sts:AssumeRole"
         )
-
-
-def _account_decides(account: str) -> dict[str, Any]:
-    """A resource policy that leaves the decision to the account's IAM policies."""
-    root = f"arn:aws:iam::{account}:root"
-    return {
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "*", "Resource": "*"}
-        ]
-    }
 
 
 def _with_resource(trust: Mapping[str, Any], role_arn: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from emr_cmk_notebook.core.encryption import job_run_disk
+from emr_cmk_notebook.core.job_disks import job_run_disk
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 
 if TYPE_CHECKING:

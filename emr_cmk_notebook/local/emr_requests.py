@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
-from emr_cmk_notebook.core.encryption import encryption_config_problems
+from emr_cmk_notebook.core.encryption_rules import encryption_config_problems
 from emr_cmk_notebook.local import wire
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.wire import ApiRequest

@@ -33,7 +33,7 @@ from emr_cmk_notebook.core.policy import (
 from emr_cmk_notebook.local.accounts import PARTITION
 from emr_cmk_notebook.local.errors import AwsError
 from emr_cmk_notebook.local.identity import Identity
-from emr_cmk_notebook.local.policy_engine_seam import (
+from emr_cmk_notebook.local.policy_seam import (
     AttachedPolicy,
     account_decides,
     identity_decision,

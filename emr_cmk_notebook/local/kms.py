@@ -138,10 +138,10 @@ def policy_context(
 class LocalKms:
     """The local backend's KMS front: checks, then moto, then CloudTrail."""
 
-    def __init__(self, trail: CloudTrail, forward: Forward, seam: KeyPolicySeam | None = None):
+    def __init__(self, trail: CloudTrail, forward: Forward):
         self.trail = trail
         self.forward = forward
-        self.seam = seam or KeyPolicySeam()
+        self.seam = KeyPolicySeam()
 
     # --- keys ----------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from emr_cmk_notebook.core import releases
+from emr_cmk_notebook.core.arns import role_arn_problem
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local import accounts
@@ -45,7 +46,6 @@ EXECUTION_ROLE = "emr-serverless.session.executionRoleArn"
 # Livy's livy.server.session.timeout default: idle sessions end after an hour.
 IDLE_TIMEOUT_SECONDS = 3600.0
 KINDS = ("pyspark", "sql")
-_ROLE_ARN = re.compile(r"arn:aws[a-zA-Z0-9-]*:iam::\d{12}:role/(?:[\x21-\x7f]+/)?[\w+=,.@-]+")
 _TTL = re.compile(r"\s*(\d+)\s*(ms|s|m|min|h|d)?\s*")
 _TTL_UNITS = {"ms": 0.001, "s": 1, None: 0.001, "m": 60, "min": 60, "h": 3600, "d": 86400}
 # Livy's request fields that map onto Spark settings.
@@ -209,12 +209,9 @@ class LivyEndpoint(SessionHost):
             raise LivyError(
                 400, f"conf must set {EXECUTION_ROLE} to the ARN of the session's execution role"
             )
-        if not _ROLE_ARN.fullmatch(role):
-            raise LivyError(
-                400,
-                f"{EXECUTION_ROLE} {role!r} is not an IAM role ARN; "
-                "use arn:aws:iam::ACCOUNT:role/NAME",
-            )
+        problem = role_arn_problem(role)
+        if problem:
+            raise LivyError(400, f"{EXECUTION_ROLE} {role!r} {problem}")
         ttl, ttl_seconds = _ttl(data.get("ttl"), app["releaseLabel"])
         region = app["arn"].split(":")[3]
         passed = {"applicationId": app["applicationId"], "executionRoleArn": role}

@@ -1,4 +1,5 @@
-"""Starting, finding and stopping the local backend process, and talking to its admin API."""
+"""Starting, finding and stopping the local backend process, talking to its admin API, and its
+status as the short table ``emr-cmk local start|status`` and ``%emr_local`` show."""
 
 from __future__ import annotations
 
@@ -264,3 +265,23 @@ def stop() -> bool:
 def ensure(seed: str | None = "demo") -> LocalBackend:
     """The running backend if there is one, else a new one that stops when this Python exits."""
     return running() or start(seed=seed)
+
+
+def status_table(status: dict[str, Any]) -> str:
+    """The short table ``emr-cmk local start|status`` print and ``%emr_local`` shows as text."""
+    lines = [f"endpoint    {status['endpoint']}", f"region      {status['region']}"]
+    for account in status.get("accounts", []):
+        lines.append(f"account     {account['id']} ({account['name']})  {account['user_arn']}")
+    for key in status.get("keys", []):
+        lines.append(f"key         {key['alias']:<28} {key['state']:<9} {key['arn']}")
+    for role in status.get("roles", []):
+        lines.append(f"role        {role}")
+    for app in status.get("applications", []):
+        lines.append(
+            f"application {app['name']:<12} {app['id']}  {app['releaseLabel']:<16} "
+            f"{app['state']}  account {app['account']}"
+        )
+    if status.get("shared_key_arn"):
+        lines.append(f"shared key  {status['shared_key_arn']}")
+    lines.append(f"cloudtrail  {status['cloudtrail_log_dir']}")
+    return "\n".join(lines)

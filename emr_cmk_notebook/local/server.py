@@ -36,7 +36,6 @@ from emr_cmk_notebook.local.job_runner import LocalJobExecutor
 from emr_cmk_notebook.local.kms import LocalKms
 from emr_cmk_notebook.local.livy import PREFIX as LIVY_PREFIX
 from emr_cmk_notebook.local.livy import LivyEndpoint, livy_url
-from emr_cmk_notebook.local.policy_engine_seam import EngineKeyPolicySeam
 from emr_cmk_notebook.local.sessions_api import SessionsApi
 from emr_cmk_notebook.local.settings import BOUNDS, checked_setting
 from emr_cmk_notebook.local.wire import (
@@ -123,7 +122,7 @@ class Backend:
         self.endpoint = ""
         self.faults = Faults()
         self.trail = CloudTrail(self.data_dir / "cloudtrail", home_region=region)
-        self.kms = LocalKms(self.trail, self._forward_to_moto, EngineKeyPolicySeam())
+        self.kms = LocalKms(self.trail, self._forward_to_moto)
         self.emr = EmrServerless(
             self.kms,
             executor=LocalJobExecutor(self.data_dir / "jobs", read_s3_object),

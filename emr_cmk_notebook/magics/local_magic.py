@@ -39,7 +39,7 @@ class LocalStatus:
         return self.status
 
     def __repr__(self) -> str:
-        from emr_cmk_notebook.cli.local_cmd import status_table
+        from emr_cmk_notebook.local.process import status_table
 
         return status_table(self.status)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from emr_cmk_notebook.clients import AwsTarget
-from emr_cmk_notebook.core.arns import parse_arn, quoted
+from emr_cmk_notebook.core.arns import quoted, role_arn_problem
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import CheckFailed, UserError
 from emr_cmk_notebook.readiness.checks import Check, run_checks
@@ -75,22 +75,12 @@ def require_ready(
 
 
 _APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")
-_ROLE_RESOURCE = re.compile(r"role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 
 
 def _role(role_arn: str) -> str:
-    try:
-        arn = parse_arn(role_arn)
-    except UserError:
-        arn = None
-    if arn is None or arn.service != "iam" or not _ROLE_RESOURCE.fullmatch(arn.resource):
-        raise UserError(
-            f"--role {quoted(role_arn, 80)} is not an IAM role ARN; "
-            "write it as arn:aws:iam::ACCOUNT:role/NAME",
-            field="role",
-        )
-    if not re.fullmatch(r"[0-9]{12}", arn.account):
-        raise UserError(f"--role {quoted(role_arn, 80)} needs a 12-digit account id", field="role")
+    problem = role_arn_problem(role_arn)
+    if problem:
+        raise UserError(f"--role {quoted(role_arn, 80)} {problem}", field="role")
     return role_arn
 
 

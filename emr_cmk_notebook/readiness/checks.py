@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from emr_cmk_notebook.core.arns import KEY_ARN_PATTERN
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.policy import InvalidPolicy, Policy
+from emr_cmk_notebook.keys import KeyFacts
 from emr_cmk_notebook.readiness import fixes
 from emr_cmk_notebook.readiness.access import Access, Status, decide
 from emr_cmk_notebook.readiness.calls import Unreadable
@@ -23,6 +25,7 @@ from emr_cmk_notebook.readiness.gather import (
     SERVICE_PRINCIPAL,
     Facts,
     caller_context,
+    carries_encryption_context,
     principal_context,
     service_context,
 )
@@ -85,7 +88,6 @@ def _worst(statuses: Sequence[Status]) -> Status:
 CALLER_READS_KEY = "caller can read the key"
 CUSTOMER_MANAGED = "a customer managed key"
 _AWS_ALIAS = re.compile(r"(?:^|:)alias/aws/")
-_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
 
 
 def aws_managed(facts: Facts) -> bool:
@@ -161,11 +163,14 @@ def key_state(facts: Facts) -> Check:
     on = _key_waits_on(facts, policy=False)
     if on or isinstance(facts.key, Unreadable):
         return waiting("key_state", title, on or "")
-    state, arn = facts.key.get("KeyState", "Enabled"), facts.key["Arn"]
-    if state == "Enabled":
-        return Check("key_state", title, "pass", "the key is Enabled")
-    advice = _STATE_ADVICE.get(state, "KMS answers KMSInvalidStateException").format(arn=arn)
-    reason = f"the key is {state}, so EMR Serverless cannot make data keys for disks: {advice}"
+    key = KeyFacts.of(facts.key)
+    if key.enabled:
+        return Check("key_state", title, "pass", f"the key is {key.state}")
+    advice = _STATE_ADVICE.get(key.state, "KMS answers KMSInvalidStateException")
+    reason = (
+        f"the key is {key.state}, so EMR Serverless cannot make data keys for disks: "
+        f"{advice.format(arn=key.arn)}"
+    )
     return Check("key_state", title, "fail", reason)
 
 
@@ -174,13 +179,13 @@ def key_spec(facts: Facts) -> Check:
     on = _key_waits_on(facts, policy=False)
     if on or isinstance(facts.key, Unreadable):
         return waiting("key_spec", title, on or "")
-    spec = facts.key.get("KeySpec", "SYMMETRIC_DEFAULT")
-    usage = facts.key.get("KeyUsage", "ENCRYPT_DECRYPT")
-    if (spec, usage) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"):
-        return Check("key_spec", title, "pass", "SYMMETRIC_DEFAULT with ENCRYPT_DECRYPT")
+    key = KeyFacts.of(facts.key)
+    if key.symmetric:
+        return Check("key_spec", title, "pass", f"{key.key_spec} with {key.key_usage}")
     reason = (
-        f"the key is {spec} with KeyUsage {usage}; disk encryption needs SYMMETRIC_DEFAULT with "
-        "ENCRYPT_DECRYPT (KMS answers InvalidKeyUsageException): create a symmetric key"
+        f"the key is {key.key_spec} with KeyUsage {key.key_usage}; disk encryption needs "
+        "SYMMETRIC_DEFAULT with ENCRYPT_DECRYPT (KMS answers InvalidKeyUsageException): "
+        "create a symmetric key"
     )
     return Check("key_spec", title, "fail", reason)
 
@@ -205,7 +210,7 @@ def key_region(facts: Facts) -> Check:
     on = _key_waits_on(facts, policy=False)
     if on or isinstance(facts.key, Unreadable):
         return waiting("key_region", title, on or "")
-    key_at, app_at = facts.key["Arn"].split(":")[3], facts.app_region
+    key_at, app_at = KeyFacts.of(facts.key).region, facts.app_region
     if key_at == app_at:
         kind = " (a multi-Region key)" if facts.key.get("MultiRegion") else ""
         return Check("key_region", title, "pass", f"both are in {app_at}{kind}")
@@ -354,7 +359,7 @@ def _principal_check(
             identity=identity,
             simulated=simulation.get(action),
             grants=grants,
-            encryption_context=None if action == "kms:DescribeKey" else encryption,
+            encryption_context=encryption if carries_encryption_context(action) else None,
         )
         for action in actions
     ]
@@ -389,7 +394,7 @@ def _principal_check(
 
 
 def _key_policy_name(key: str) -> str:
-    tail = key.rsplit("/", 1)[-1] if _KEY_ARN.fullmatch(key) else "disk-key"
+    tail = key.rsplit("/", 1)[-1] if KEY_ARN_PATTERN.fullmatch(key) else "disk-key"
     return f"emr-cmk-{tail}"
 
 
@@ -401,7 +406,7 @@ def _refused_key(facts: Facts, principal: Principal) -> tuple[str, str | None]:
     """
     asked = facts.inputs.key
     said = facts.key.message if isinstance(facts.key, Unreadable) else ""
-    found = _KEY_ARN.fullmatch(asked) or _KEY_ARN.search(said)
+    found = KEY_ARN_PATTERN.fullmatch(asked) or KEY_ARN_PATTERN.search(said)
     if found:
         return found.group(0), None
     partition = principal.arn.split(":")[1] or "aws"

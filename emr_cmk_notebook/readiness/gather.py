@@ -8,12 +8,14 @@ Each task starts as soon as what it needs has arrived.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.arns import application_arn
+from emr_cmk_notebook.keys import key_metadata
 from emr_cmk_notebook.readiness.calls import Calls, Unreadable, attempt, client
 from emr_cmk_notebook.readiness.identity import (
     AccountDetails,
@@ -98,6 +100,11 @@ def service_context(inputs: Inputs, app_arn: str, account: str) -> dict[str, Any
     return keys
 
 
+def carries_encryption_context(action: str) -> bool:
+    """Whether the request of ``action`` carries the encryption context (DescribeKey's does not)."""
+    return action != "kms:DescribeKey"
+
+
 def principal_context(inputs: Inputs, principal: Principal, action: str) -> dict[str, Any]:
     """The condition keys of a call by a user or role (``kms:ViaService`` for the caller's)."""
     keys: dict[str, Any] = {
@@ -105,7 +112,7 @@ def principal_context(inputs: Inputs, principal: Principal, action: str) -> dict
         "aws:PrincipalAccount": principal.account,
         "aws:PrincipalArn": principal.arn,
     }
-    if action != "kms:DescribeKey":
+    if carries_encryption_context(action):
         context = {**inputs.context, "applicationId": inputs.application_id}
         keys.update({f"kms:EncryptionContext:{k}": v for k, v in context.items()})
         keys["kms:EncryptionContextKeys"] = list(context)
@@ -118,10 +125,32 @@ def caller_context(inputs: Inputs, principal: Principal, action: str) -> dict[st
     return {**principal_context(inputs, principal, action), **via}
 
 
-def _simulation_context(inputs: Inputs, principal: Principal, caller: bool) -> dict[str, Any]:
-    keys = (caller_context if caller else principal_context)(inputs, principal, "kms:Decrypt")
+def _simulation_context(
+    inputs: Inputs, principal: Principal, caller: bool, action: str
+) -> dict[str, Any]:
+    keys = (caller_context if caller else principal_context)(inputs, principal, action)
     # The simulator fills the aws: principal keys itself.
     return {k: v for k, v in keys.items() if not k.startswith("aws:")}
+
+
+def by_request_context(actions: Sequence[str]) -> list[tuple[str, ...]]:
+    """``actions`` in groups whose requests carry the same context keys: one simulation each,
+    since one SimulatePrincipalPolicy call applies one context to all its actions."""
+    groups = [
+        tuple(a for a in actions if not carries_encryption_context(a)),
+        tuple(a for a in actions if carries_encryption_context(a)),
+    ]
+    return [group for group in groups if group]
+
+
+def _merged(*parts: Simulated | Unreadable | None) -> Simulated | Unreadable | None:
+    """One answer from the simulations of each group: the first that failed, else all decisions."""
+    if any(part is None for part in parts):
+        return None
+    failed = [part for part in parts if isinstance(part, Unreadable)]
+    if failed:
+        return failed[0]
+    return {action: decision for part in parts for action, decision in part.items()}
 
 
 def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
@@ -159,21 +188,25 @@ def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
     def simulation(
         key: dict[str, Any] | Unreadable,
         caller: dict[str, Any] | Unreadable | None,
+        actions: tuple[str, ...],
     ) -> Simulated | Unreadable | None:
         if isinstance(key, Unreadable) or isinstance(caller, Unreadable):
             return None
         principal = role if caller is None else Principal.parse(caller["Arn"])
         if principal.kind not in ("user", "role"):
             return None
-        actions = ROLE_ACTIONS if caller is None else CALLER_ACTIONS
-        context = _simulation_context(inputs, principal, caller is not None)
+        context = _simulation_context(inputs, principal, caller is not None, actions[0])
         return simulate(simulator, principal, actions, key["Arn"], context)
+
+    def simulations(
+        calls: Calls, key: Future[Any], caller: Future[Any] | None, actions: Sequence[str]
+    ) -> Future[Simulated | Unreadable | None]:
+        parts = [calls.run(simulation, key, caller, group) for group in by_request_context(actions)]
+        return calls.run(_merged, *parts)
 
     with Calls(workers) as calls:
         caller = calls.run(attempt, "sts:GetCallerIdentity", sts.get_caller_identity)
-        key = calls.run(
-            attempt, "kms:DescribeKey", lambda: kms.describe_key(KeyId=inputs.key)["KeyMetadata"]
-        )
+        key = calls.run(attempt, "kms:DescribeKey", lambda: key_metadata(kms, inputs.key))
         app = calls.run(
             attempt,
             "emr-serverless:GetApplication",
@@ -188,8 +221,8 @@ def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
             "grants": calls.run(grants, key),
             "caller_policies": calls.run(policies, details, caller, None),
             "role_policies": calls.run(policies, details, caller, role),
-            "caller_simulation": calls.run(simulation, key, caller),
-            "role_simulation": calls.run(simulation, key, None),
+            "caller_simulation": simulations(calls, key, caller, CALLER_ACTIONS),
+            "role_simulation": simulations(calls, key, None, ROLE_ACTIONS),
         }
         return Facts(
             inputs=inputs,

@@ -9,16 +9,15 @@ and for Spark Connect sessions alike. ``key_in_effect`` says which key protects 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from emr_cmk_notebook.core.arns import quoted, role_arn_problem
 from emr_cmk_notebook.core.encryption import LIVY_CONTEXT, LIVY_KEY_ARN, DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED, SESSION_OVERRIDE
 
 EXECUTION_ROLE = "emr-serverless.session.executionRoleArn"
-ROLE_ARN = re.compile(r"arn:aws[a-zA-Z0-9-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 _OWNER = {EXECUTION_ROLE: "--role", LIVY_KEY_ARN: "--key", LIVY_CONTEXT: "--context"}
 # A Spark Connect session carries its own key only with --session-key-override.
 _CONNECT_OWNER = {
@@ -34,11 +33,9 @@ def check_role(role_arn: str | None) -> str:
             "no execution role given", hint="pass --role ARN or set EmrCmk.default_role"
         )
     role_arn = role_arn.strip()
-    if not ROLE_ARN.fullmatch(role_arn):
-        raise UserError(
-            f"execution role {role_arn[:120]!r} is not an IAM role ARN",
-            hint="give arn:aws:iam::ACCOUNT:role/NAME",
-        )
+    problem = role_arn_problem(role_arn)
+    if problem:
+        raise UserError(f"execution role {quoted(role_arn, 120)} {problem}")
     return role_arn
 
 

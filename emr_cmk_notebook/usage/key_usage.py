@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
+from emr_cmk_notebook.core.arns import KEY_ARN_PATTERN, parse_arn, quoted, role_arn_problem
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
@@ -54,9 +55,7 @@ SOURCES = ("lookup", "athena", "files")
 DEFAULT_SINCE = "7d"
 _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:(\d{12}):key/([a-zA-Z0-9-]+)$")
 _KEY_ID = re.compile(r"^(mrk-)?[0-9a-fA-F-]{32,36}$|^mrk-[0-9a-f]{32}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
 _HTML_ROWS = 20
 
 
@@ -201,14 +200,12 @@ class KeyUsage:
             known.append(wanted)
         target = target or AwsTarget()
         regions = list(regions) if regions else None
-        if owner_role_arn is not None and not _ROLE_ARN.match(owner_role_arn):
-            raise UserError(
-                f"--owner-role-arn {owner_role_arn!r} is not an IAM role ARN",
-                hint="arn:aws:iam::ACCOUNT:role/NAME",
-            )
+        problem = None if owner_role_arn is None else role_arn_problem(owner_role_arn)
+        if problem:
+            raise UserError(f"--owner-role-arn {quoted(owner_role_arn, 120)} {problem}")
         usage = cls(
             key,
-            key if _KEY_ARN.match(key) else None,
+            key if KEY_ARN_PATTERN.fullmatch(key) else None,
             window,
             source,
             parse_records([]).frame,
@@ -471,31 +468,21 @@ class KeyUsage:
 
 def resolve_key_arn(key: str, target: AwsTarget) -> str:
     """The key ARN of a key ARN, key id or alias (aliases and ids are looked up with KMS)."""
-    if _KEY_ARN.match(key):
+    if KEY_ARN_PATTERN.fullmatch(key):
         return key
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
+
+    from emr_cmk_notebook.keys import describe_key
 
     try:
-        return target.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") in ("NotFoundException", "InvalidArnException"):
-            raise UserError(
-                f"--key {key!r} names no key this account can see",
-                hint="give the key ARN, for a key in another account too",
-            ) from None
-        raise ServiceFault(
-            f"KMS DescribeKey on {key!r} failed: {error.get('Code')}: {error.get('Message')}",
-            code=error.get("Code"),
-            operation="DescribeKey",
-        ) from None
+        return describe_key(target.client("kms"), key).arn
     except BotoCoreError as exc:
         raise _connection_error(exc) from None
 
 
 def _key_arn_or_none(key: str, target: AwsTarget) -> str | None:
     """The key ARN, or None for a bare key id (matched against record ARNs by its id)."""
-    if _KEY_ARN.match(key):
+    if KEY_ARN_PATTERN.fullmatch(key):
         return key
     if _KEY_ID.match(key):
         return None
@@ -503,8 +490,8 @@ def _key_arn_or_none(key: str, target: AwsTarget) -> str | None:
 
 
 def _key_owner(key_arn: str | None) -> str | None:
-    match = _KEY_ARN.match(key_arn or "")
-    return match.group(1) if match else None
+    match = KEY_ARN_PATTERN.fullmatch(key_arn or "")
+    return match.group(2) if match else None
 
 
 def _wanted_session(
@@ -533,7 +520,7 @@ def _streams(
         for region in regions
     ]
     if owner_role_arn:
-        owner = _ROLE_ARN.match(owner_role_arn).group(1)  # type: ignore[union-attr]
+        owner = parse_arn(owner_role_arn).account
         if key_owner and owner != key_owner:
             raise UserError(
                 f"--owner-role-arn is in account {owner} but the key belongs to {key_owner}",

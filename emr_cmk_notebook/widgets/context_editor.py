@@ -6,7 +6,8 @@ import html
 from collections.abc import Callable, Iterable, Mapping
 
 from emr_cmk_notebook.core.arns import quoted
-from emr_cmk_notebook.core.encryption import CONTEXT_MAX_PAIRS, DiskEncryption
+from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.encryption_rules import CONTEXT_MAX_PAIRS
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.widgets.factory import WidgetFactory
 

@@ -83,7 +83,10 @@ def _walk(shape: Shape, value: Any, path: str) -> Iterator[str]:
         if not isinstance(value, datetime.datetime):
             yield f"{path}: expected a timestamp, got {value!r}"
     elif kind == "blob" and not isinstance(value, bytes | bytearray):
-        yield f"{path}: expected bytes, got {type(value).__name__}"
+        # A streaming payload (S3 GetObject's Body) reaches boto3 callers as a body to read.
+        streaming = shape.serialization.get("streaming") or shape.metadata.get("streaming")
+        if not (streaming and hasattr(value, "read")):
+            yield f"{path}: expected bytes, got {type(value).__name__}"
 
 
 def _structure(shape: StructureShape, value: Any, path: str) -> Iterator[str]:

@@ -9,8 +9,10 @@ from emr_cmk_notebook.core.arns import (
     Arn,
     KeyRef,
     application_arn,
+    is_role_arn,
     parse_arn,
     parse_key_ref,
+    role_arn_problem,
 )
 from emr_cmk_notebook.core.errors import InvalidEncryptionConfig, UserError
 
@@ -153,3 +155,57 @@ def test_application_arn_matches_the_source_arn_aws_documents() -> None:
 )
 def test_key_arn_pattern_is_the_services_pattern_anchored(text: str, matches: bool) -> None:
     assert bool(KEY_ARN_PATTERN.fullmatch(text)) is matches
+
+
+ACCOUNT = "111122223333"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/emr-session-role"
+
+
+# Before there was one rule, readiness, the session start, the usage lookup and the local Livy
+# endpoint each had a role ARN regex; the comment says who disagreed with the answer IAM gives.
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        (ROLE_ARN, True),
+        (f"arn:aws-cn:iam::{ACCOUNT}:role/R", True),
+        (f"arn:aws:iam::{ACCOUNT}:role/service-role/team/R+=,.@_-9", True),
+        # IAM paths hold any printable ASCII: readiness and the session start refused this.
+        (f"arn:aws:iam::{ACCOUNT}:role/te#am:x/R", True),
+        (f"arn:aws:iam::{ACCOUNT}:role/" + "r" * 64, True),
+        # IAM role names are at most 64 characters: all but readiness accepted this.
+        (f"arn:aws:iam::{ACCOUNT}:role/" + "r" * 65, False),
+        # IAM's \w is ASCII: every one of them accepted a non-ASCII letter.
+        (f"arn:aws:iam::{ACCOUNT}:role/Rôle", False),
+        # A role ARN names no region: readiness accepted this.
+        (f"arn:aws:iam:us-east-1:{ACCOUNT}:role/R", False),
+        # An unknown partition: readiness accepted this.
+        (f"arn:foo:iam::{ACCOUNT}:role/R", False),
+        # A trailing slash leaves no name: the session start and the usage lookup accepted this.
+        (f"arn:aws:iam::{ACCOUNT}:role/R/", False),
+        # The usage lookup's ``$`` let a trailing newline through.
+        (f"{ROLE_ARN}\n", False),
+        (f"arn:aws:iam::{ACCOUNT}:role/team a/R", False),
+        (f"arn:aws:iam::{ACCOUNT}:role/" + "p" * 511 + "/R", False),
+        (f"arn:aws:iam::{ACCOUNT}:user/analyst", False),
+        ("arn:aws:iam::1111:role/R", False),
+        ("emr-session-role", False),
+        (None, False),
+    ],
+)
+def test_role_arns_are_judged_by_iams_rules(text: object, accepted: bool) -> None:
+    assert is_role_arn(text) is accepted
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("emr-session-role", "is not an IAM role ARN; write it as arn:aws:iam::ACCOUNT:role/NAME"),
+        (f"arn:aws:iam:us-east-1:{ACCOUNT}:role/R", "names a region"),
+        ("arn:aws:iam::1111:role/R", "needs a 12-digit account id"),
+        (f"arn:aws:iam::{ACCOUNT}:role/" + "r" * 65, "1 to 64 ASCII letters"),
+        (f"arn:aws:iam::{ACCOUNT}:role/" + "p" * 511 + "/R", "longer than the 512 characters"),
+    ],
+)
+def test_a_refused_role_arn_says_what_to_change_in_one_line(text: str, says: str) -> None:
+    problem = role_arn_problem(text)
+    assert problem is not None and says in problem and "\n" not in problem

@@ -10,14 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emr_cmk_notebook.core.encryption import (
-    LIVY_CONTEXT,
-    LIVY_KEY_ARN,
-    DiskEncryption,
-    Problem,
-    SecretInContextWarning,
-    encryption_config_problems,
-)
+from emr_cmk_notebook.core.context_secrets import SecretInContextWarning
+from emr_cmk_notebook.core.encryption import LIVY_CONTEXT, LIVY_KEY_ARN, DiskEncryption
+from emr_cmk_notebook.core.encryption_rules import Problem, encryption_config_problems
 from emr_cmk_notebook.core.errors import InvalidEncryptionConfig, UserError
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

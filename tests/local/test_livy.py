@@ -260,6 +260,21 @@ def test_missing_execution_role_is_refused(livy):
     assert "emr-serverless.session.executionRoleArn" in answer.json()["msg"]
 
 
+@pytest.mark.parametrize(
+    ("role", "says"),
+    [
+        (f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/" + "r" * 65, "1 to 64 ASCII letters"),
+        (f"arn:aws:iam::{ANALYTICS_ACCOUNT}:role/Rôle", "1 to 64 ASCII letters"),
+        (f"arn:aws:iam::{ANALYTICS_ACCOUNT}:user/analyst", "not an IAM role ARN"),
+    ],
+)
+def test_execution_role_is_held_to_iams_role_rules(livy, role, says):
+    conf = {"emr-serverless.session.executionRoleArn": role}
+    answer = livy.request("POST", "/sessions", {"kind": "pyspark", "conf": conf})
+    assert answer.status_code == 400
+    assert says in answer.json()["msg"]
+
+
 def test_alias_instead_of_key_arn_is_refused_with_the_validation_message(livy):
     alias_arn = f"arn:aws:kms:us-east-1:{ANALYTICS_ACCOUNT}:alias/emr-analytics"
     conf = {**ROLE_CONF, "spark.emr-serverless.disk.encryptionKeyArn": alias_arn}

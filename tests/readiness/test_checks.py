@@ -313,3 +313,24 @@ def test_a_principal_check_says_what_is_missing_in_one_sentence_and_keeps_the_en
     assert "closest" in role.detail and ";" not in role.reason
     caller = shown.check("caller_access")
     assert caller.reason.startswith(f"{USER} may not call kms:DescribeKey")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"KeyState": "Enabled", "KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
+        {"KeyState": "PendingDeletion"},
+        {"KeyState": "Enabled", "KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"},
+        # What DescribeKey says of a key made before KeyState and KeySpec existed.
+        {"Enabled": False, "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"},
+        {"Enabled": True, "CustomerMasterKeySpec": "RSA_4096", "KeyUsage": "ENCRYPT_DECRYPT"},
+    ],
+)
+def test_readiness_and_session_starts_read_describe_key_alike(metadata):
+    from emr_cmk_notebook.keys import KeyFacts
+
+    described = {"Arn": KEY, "KeyManager": "CUSTOMER", **metadata}
+    shown = report(facts(key=described))
+    readiness_says = {shown.check(c).status for c in ("key_state", "key_spec")} == {"pass"}
+    # The session manager, the launcher and application updates refuse a key on this problem.
+    assert readiness_says is (KeyFacts.of(described).problem() is None)

@@ -17,6 +17,8 @@ from tests.readiness.conftest import SESSION_ROLE
         (["--key", "not-a-key"], "key"),
         (["--application-id", "Not An Id"], "--application-id"),
         (["--role", "arn:aws:iam::111122223333:user/analyst"], "--role"),
+        (["--role", "arn:aws:iam:us-east-1:111122223333:role/R"], "names a region"),
+        (["--role", "arn:aws:iam::111122223333:role/Rôle"], "1 to 64 ASCII letters"),
         (["--context", "novalue"], "KEY=VALUE"),
         (["--transport", "ftp"], "--transport"),
     ],

@@ -54,3 +54,39 @@ def test_the_simulator_and_the_policies_read_give_the_same_verdicts(
         assert read.check(check_id).source == STATIC
     assert {c.id: c.status for c in simulated.checks} == {c.id: c.status for c in read.checks}
     assert simulated.ready is read.ready is (role == SESSION_ROLE)
+
+
+def test_describe_key_is_simulated_without_the_encryption_context(
+    demo, target, backend, monkeypatch
+):
+    """A real DescribeKey carries no encryption context, so a deny conditioned on the context
+    refuses the session's GenerateDataKey and Decrypt but not the caller's DescribeKey."""
+    iam = backend.client("iam")
+    name = f"no-secret-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": [*WITHOUT_SIMULATOR, "iam:*"], "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:EncryptionContext:classification": "secret"}},
+            },
+        ],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+    access = iam.create_access_key(UserName=name)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", access["SecretAccessKey"])
+    context = {"classification": "secret"}
+    report = check_readiness(
+        "alias/emr-analytics", demo_app_id(demo), SESSION_ROLE, context, target=target
+    )
+    caller = report.check("caller_access")
+    assert report.check("key_found").status == "pass"  # the real DescribeKey went through
+    assert caller.source == SIMULATED
+    assert caller.status == "fail"
+    assert "may not call kms:GenerateDataKey, kms:Decrypt:" in caller.reason
+    assert "kms:DescribeKey" not in caller.reason + caller.detail

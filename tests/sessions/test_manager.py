@@ -163,6 +163,7 @@ def test_a_user_conf_cannot_replace_the_key(managers, app_id, role, demo):
             "is for --transport connect",
         ),
         ({"role_arn": "emr-session-role"}, "not an IAM role ARN"),
+        ({"role_arn": "arn:aws:iam::111122223333:role/R/"}, "1 to 64 ASCII letters"),
         ({"role_arn": None}, "no execution role"),
         ({"key": "alias/emr-missing"}, "was not found"),
         ({"context": {"project": "x"}}, "--context needs --key"),

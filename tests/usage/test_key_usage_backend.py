@@ -124,6 +124,25 @@ def test_an_owner_role_in_another_account_than_the_key_is_refused(demo, target) 
         )
 
 
+def test_an_unknown_alias_is_the_same_one_line_error_as_for_a_session(demo, target) -> None:
+    from emr_cmk_notebook.core.errors import UserError
+
+    with pytest.raises(UserError) as refused:
+        KeyUsage.fetch("alias/emr-nowhere", since="1h", target=target)
+    said = f"{refused.value} {refused.value.hint}"
+    assert "KMS key 'alias/emr-nowhere' was not found in us-east-1" in said
+    assert "give the key ARN for a key in another account" in said
+
+
+@pytest.mark.parametrize("suffix", ["\n", "/"])
+def test_an_owner_role_arn_iam_would_refuse_is_refused_before_any_call(demo, suffix) -> None:
+    from emr_cmk_notebook.core.errors import UserError
+
+    with pytest.raises(UserError, match="--owner-role-arn") as refused:
+        KeyUsage.fetch(key_arn(demo, "alias/emr-analytics"), owner_role_arn=AUDITOR + suffix)
+    assert "\n" not in str(refused.value)
+
+
 def test_lookup_and_the_local_sql_route_give_the_same_frame(
     backend, demo, target, job_script
 ) -> None:
