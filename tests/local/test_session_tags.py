@@ -22,10 +22,11 @@ def emr(backend):
 
 @pytest.fixture(scope="module")
 def failed_session(backend, emr) -> tuple[str, str, str]:
-    """A session that fails at once (its key is disabled), so no Spark starts: app, id, ARN."""
+    """A session that fails at once (the service may not use its key, though the caller may), so
+    no Spark starts: app, id, ARN."""
     world = backend.status()
     app_id = demo_app_id(world)
-    disabled = key_arn(world, "alias/emr-disabled")
+    refused = key_arn(world, "alias/emr-no-service-grant")
     started = emr.start_session(
         applicationId=app_id,
         executionRoleArn=ROLE,
@@ -35,7 +36,7 @@ def failed_session(backend, emr) -> tuple[str, str, str]:
             "runtimeConfiguration": [
                 {
                     "classification": "spark-defaults",
-                    "properties": {"spark.emr-serverless.disk.encryptionKeyArn": disabled},
+                    "properties": {"spark.emr-serverless.disk.encryptionKeyArn": refused},
                 }
             ]
         },
@@ -81,4 +82,4 @@ def test_a_failed_sessions_state_details_say_why(emr, failed_session) -> None:
     app_id, session_id, _ = failed_session
     session = emr.get_session(applicationId=app_id, sessionId=session_id)["session"]
     assert session["state"] == "FAILED"
-    assert "DisabledException" in session["stateDetails"]
+    assert "AccessDeniedException" in session["stateDetails"]

@@ -186,5 +186,5 @@ def test_a_window_older_than_event_history_asks_only_for_the_last_90_days(
     monkeypatch.setenv("EMR_CMK_HOME", str(tmp_path))
     usage = KeyUsage.fetch(key_arn(demo, "alias/emr-analytics"), since="120d", target=target)
     assert usage.stats.failed == 0
-    [note] = [n for n in usage.notes if n.startswith("event history starts")]
-    assert "source='athena'" in note
+    assert "event history keeps 90 days" in usage.warning()
+    assert "only in the trail's S3 logs" in usage.warning()
