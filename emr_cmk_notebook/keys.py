@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -42,23 +42,17 @@ class KeyFacts:
 
 def describe_key(kms: Any, key: str) -> KeyFacts:
     """DescribeKey for an alias name, alias ARN, key id or key ARN."""
-    from botocore.exceptions import ClientError
+    from emr_cmk_notebook.aws_errors import AwsRequestInvalid
 
     try:
         meta = kms.describe_key(KeyId=key)["KeyMetadata"]
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        if code == "NotFoundException":
-            raise UserError(
-                f"KMS key {key!r} was not found in {kms.meta.region_name}",
-                hint="check the alias or ARN, and that the key is in the application's region",
-            ) from None
-        raise ServiceFault(
-            f"DescribeKey on {key} failed: {code}: {error.get('Message', '')}",
-            code=code,
-            operation="DescribeKey",
-        ) from None
+    except AwsRequestInvalid as exc:
+        if exc.code != "NotFoundException":
+            raise
+        raise UserError(
+            f"KMS key {key!r} was not found in {kms.meta.region_name}",
+            hint="check the alias or ARN, and that the key is in the application's region",
+        ) from exc
     arn = meta["Arn"]
     parts = arn.split(":")
     return KeyFacts(

@@ -50,17 +50,19 @@ class Unreadable:
 
 
 def attempt(operation: str, call: Callable[[], T]) -> T | Unreadable:
-    """``call()``, or an ``Unreadable`` when AWS refuses or cannot be reached."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
+    """``call()``, or an ``Unreadable`` when AWS answers with a refusal or an error.
+
+    An AWS that cannot be reached, or no credentials, stops the whole check with the boundary's
+    one-line error: every check would be unknown for the same reason.
+    """
+    from emr_cmk_notebook.aws_errors import AwsError
 
     try:
         return call()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        return Unreadable(operation, error.get("Code", "Unknown"), error.get("Message", ""))
-    except (BotoCoreError, ResponseParserError) as exc:
-        return Unreadable(operation, type(exc).__name__, str(exc))
+    except AwsError as exc:
+        if not exc.answered:
+            raise
+        return Unreadable(operation, exc.code, exc.detail)
 
 
 _clients: dict[tuple[Any, ...], Any] = {}
