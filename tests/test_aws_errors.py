@@ -15,6 +15,7 @@ from emr_cmk_notebook.cli import main
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.local import SECURITY_ACCOUNT
+from tests.test_layers import PACKAGE, imports, layer, modules
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +107,32 @@ def test_the_environment_decides_retries_when_it_says_so(monkeypatch):
     default = AwsTarget().client("kms").meta.config.retries
     assert told["total_max_attempts"] == 1
     assert explicit["total_max_attempts"] == 4 and default["total_max_attempts"] == 6
+
+
+# sparkmagic_auth only reads credentials to sign Livy's HTTP requests; it calls no AWS API.
+SIGNS_HTTP_ONLY = {"integrations/sparkmagic_auth.py"}
+# The key owner's assumed-role CloudTrail client, until the usage rewrite uses AwsTarget.
+NOT_YET_THROUGH_THE_BOUNDARY = {"usage/key_usage.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            path,
+            marks=pytest.mark.xfail(
+                str(path.relative_to(PACKAGE)) in NOT_YET_THROUGH_THE_BOUNDARY,
+                reason="makes its own boto3 session",
+                strict=True,
+            ),
+        )
+        for path in modules()
+        if layer(path) != "local"
+        and path.name != "clients.py"
+        and str(path.relative_to(PACKAGE)) not in SIGNS_HTTP_ONLY
+    ],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_only_clients_py_makes_boto3_sessions(path):
+    """Every AWS client comes from AwsTarget, so every AWS call passes the boundary."""
+    assert "boto3" not in imports(path)
