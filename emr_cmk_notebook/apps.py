@@ -130,9 +130,8 @@ class ApplicationChange:
 
 
 def _call(operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """``fn(**kwargs)``; kept for ``sessions/`` callers only, since the AWS boundary in
-    ``aws_errors`` now turns every client's errors into ours (``operation`` is no longer needed)."""
-    del operation
+    """``fn(**kwargs)``, for the sessions code that still names its calls; the AWS boundary
+    (``aws_errors``) words every client's errors, the operation included."""
     return fn(**kwargs)
 
 

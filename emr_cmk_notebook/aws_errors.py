@@ -55,16 +55,6 @@ REQUEST_INVALID_CODES = frozenset(
         "NoSuchEntity",
     }
 )
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "SlowDown",
-    }
-)
 _CREDENTIAL_ERRORS = (
     NoCredentialsError,
     PartialCredentialsError,
@@ -192,10 +182,12 @@ def _from_answer(exc: ClientError, what: str, operation: str) -> EmrCmkError:
     fields: dict[str, Any] = {"code": code, "detail": message, "operation": operation}
     if code in REQUEST_INVALID_CODES:
         return AwsRequestInvalid(f"{operation}: {message or code}", exc, **fields)
-    if code in THROTTLING_CODES:
-        attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+    metadata = exc.response.get("ResponseMetadata", {})
+    if metadata.get("MaxAttemptsReached"):
+        # botocore's retries gave up on a retryable answer: throttling or a service error.
+        attempts = metadata.get("RetryAttempts", 0) + 1
         return AwsRefused(
-            f"{what} was still throttled after {attempts} attempt(s): {code}",
+            f"{what} still failed after {attempts} attempts: {code}: {message}",
             exc,
             hint="try again in a minute, or allow more attempts with AWS_MAX_ATTEMPTS",
             **fields,

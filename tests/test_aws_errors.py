@@ -73,7 +73,9 @@ def test_throttling_that_outlasts_the_retries_says_so(backend, as_account):
     finally:
         backend.settings(faults={})
     assert caught.value.code == "ThrottlingException"
-    assert "still throttled after 2 attempt(s)" in str(caught.value)
+    assert str(caught.value).startswith(
+        "EMR Serverless ListApplications still failed after 2 attempts: ThrottlingException"
+    )
     assert "AWS_MAX_ATTEMPTS" in str(caught.value)
 
 
