@@ -130,18 +130,9 @@ class ApplicationChange:
 
 
 def _call(operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-    from botocore.exceptions import ClientError
-
-    try:
-        return fn(**kwargs)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        if code in ("ValidationException", "ResourceNotFoundException"):
-            raise UserError(f"{operation}: {message}") from None
-        raise ServiceFault(
-            f"{operation} failed: {code}: {message}", code=code, operation=operation
-        ) from None
+    """``fn(**kwargs)``, for the sessions code that still names its calls; the AWS boundary
+    (``aws_errors``) words every client's errors, the operation included."""
+    return fn(**kwargs)
 
 
 def get_application(target: AwsTarget, application_id: str) -> ApplicationView:
@@ -149,7 +140,7 @@ def get_application(target: AwsTarget, application_id: str) -> ApplicationView:
     if not application_id:
         raise UserError("no application given", hint="pass --application-id or set a default")
     emr = target.client("emr-serverless")
-    app = _call("GetApplication", emr.get_application, applicationId=application_id)
+    app = emr.get_application(applicationId=application_id)
     return ApplicationView.from_api(app["application"])
 
 
@@ -199,8 +190,7 @@ def ensure_started(
                 f"application {app.id} is {app.state}; interactive sessions need it STARTED",
                 hint="start it, or let the session start it",
             )
-        _call("StartApplication", target.client("emr-serverless").start_application,
-              applicationId=app.id)  # fmt: skip
+        target.client("emr-serverless").start_application(applicationId=app.id)
     if app.state != "STARTED":
         app = wait_for_state(
             target, app.id, {"STARTED"}, timeout=timeout,
@@ -243,7 +233,7 @@ def create_application(
     if encryption is not None:
         params["diskEncryptionConfiguration"] = resolve_encryption(target, encryption).to_api()
     emr = target.client("emr-serverless")
-    created = _call("CreateApplication", emr.create_application, **params)
+    created = emr.create_application(**params)
     return get_application(target, created["applicationId"])
 
 
@@ -288,11 +278,11 @@ def update_application(
             hint="add --restart to stop it, update it and start it again",
         )
     if was_running:
-        _call("StopApplication", emr.stop_application, applicationId=application_id)
+        emr.stop_application(applicationId=application_id)
         wait_for_state(target, application_id, {"STOPPED"}, timeout=timeout, progress=progress)
-    _call("UpdateApplication", emr.update_application, **params)
+    emr.update_application(**params)
     if was_running:
-        _call("StartApplication", emr.start_application, applicationId=application_id)
+        emr.start_application(applicationId=application_id)
         wait_for_state(target, application_id, {"STARTED"}, timeout=timeout, progress=progress)
     return ApplicationChange(previous, get_application(target, application_id))
 

@@ -2,7 +2,10 @@
 
 Profile and region come from the arguments, else the usual AWS variables and files. Endpoints follow
 ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore honours both), which is how the
-local backend is reached. Retries use botocore's standard mode.
+local backend is reached. Retries use botocore's standard mode with 5 retries, unless the
+environment sets ``AWS_RETRY_MODE`` or ``AWS_MAX_ATTEMPTS`` (a target's own ``max_attempts``
+wins). Every client's calls go through the boundary in ``aws_errors``, so a botocore error
+reaches callers as one of ours.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from emr_cmk_notebook import __version__
-from emr_cmk_notebook.core.errors import UserError
 
 DEFAULT_REGION = "us-east-1"
+DEFAULT_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -24,24 +27,25 @@ class AwsTarget:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
-    max_attempts: int = 5
+    #: None: ``AWS_MAX_ATTEMPTS`` when set, else 5.
+    max_attempts: int | None = None
 
     def with_changes(self, **changes: Any) -> AwsTarget:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
     def session(self) -> Any:
-        """A boto3 session for this target; a missing profile is a one-line error."""
+        """A boto3 session for this target whose clients report errors through the boundary."""
         import boto3
-        from botocore.exceptions import ProfileNotFound
+        from botocore.exceptions import BotoCoreError
+
+        from emr_cmk_notebook.aws_errors import add_boundary, translate
 
         try:
             session = boto3.Session(profile_name=self.profile, region_name=self.region)
-        except ProfileNotFound:
-            raise UserError(
-                f"AWS profile {self.profile!r} is not configured",
-                hint="check ~/.aws/config or pass another --profile",
-            ) from None
+        except BotoCoreError as exc:
+            raise translate(exc) from exc
+        session.events.register("creating-client-class", add_boundary)
         return session
 
     def resolved_region(self) -> str:
@@ -51,15 +55,26 @@ class AwsTarget:
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` (a service name such as ``kms`` or ``emr-serverless``)."""
         from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
 
+        from emr_cmk_notebook.aws_errors import translate
+
+        retries: dict[str, Any] = {}
+        if self.max_attempts is not None or "AWS_MAX_ATTEMPTS" not in os.environ:
+            retries["max_attempts"] = self.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if "AWS_RETRY_MODE" not in os.environ:
+            retries["mode"] = "standard"
         config = Config(
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            retries=retries,
             user_agent_extra=f"emr-cmk-notebook/{__version__}",
         )
         endpoint = self.endpoint_url or service_endpoint(service)
-        return self.session().client(
-            service, region_name=self.resolved_region(), endpoint_url=endpoint, config=config
-        )
+        try:
+            return self.session().client(
+                service, region_name=self.resolved_region(), endpoint_url=endpoint, config=config
+            )
+        except BotoCoreError as exc:
+            raise translate(exc, service=service, endpoint=endpoint or "") from exc
 
 
 def service_endpoint(service: str) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emr_cmk_notebook.apps import _call, get_application, resolve_encryption
+from emr_cmk_notebook.apps import get_application, resolve_encryption
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
@@ -134,22 +134,18 @@ def _app_disk(target: AwsTarget, application_id: str) -> dict[str, Any] | None:
 def status(target: AwsTarget, application_id: str, job_run_id: str) -> JobView:
     """GetJobRun, as a JobView."""
     emr = target.client("emr-serverless")
-    run = _call("GetJobRun", emr.get_job_run, applicationId=application_id, jobRunId=job_run_id)
+    run = emr.get_job_run(applicationId=application_id, jobRunId=job_run_id)
     return JobView.from_api(run["jobRun"], _app_disk(target, application_id))
 
 
 def list_jobs(target: AwsTarget, application_id: str, limit: int = 50) -> JobList:
     """The application's most recent job runs."""
     emr = target.client("emr-serverless")
-    runs = _call("ListJobRuns", emr.list_job_runs, applicationId=application_id, maxResults=limit)[
-        "jobRuns"
-    ]
+    runs = emr.list_job_runs(applicationId=application_id, maxResults=limit)["jobRuns"]
     disk = _app_disk(target, application_id)
     views = [
         JobView.from_api(
-            _call("GetJobRun", emr.get_job_run, applicationId=application_id, jobRunId=r["id"])[
-                "jobRun"
-            ],
+            emr.get_job_run(applicationId=application_id, jobRunId=r["id"])["jobRun"],
             disk,
         )
         for r in runs
@@ -160,7 +156,7 @@ def list_jobs(target: AwsTarget, application_id: str, limit: int = 50) -> JobLis
 def cancel(target: AwsTarget, application_id: str, job_run_id: str) -> JobView:
     """CancelJobRun; returns the run as it stands after the request."""
     emr = target.client("emr-serverless")
-    _call("CancelJobRun", emr.cancel_job_run, applicationId=application_id, jobRunId=job_run_id)
+    emr.cancel_job_run(applicationId=application_id, jobRunId=job_run_id)
     return status(target, application_id, job_run_id)
 
 
@@ -241,16 +237,14 @@ def submit(
     if name:
         params["name"] = name
     emr = target.client("emr-serverless")
-    started = _call("StartJobRun", emr.start_job_run, **params)
+    started = emr.start_job_run(**params)
     return status(target, application_id, started["jobRunId"])
 
 
 def dashboard_url(target: AwsTarget, application_id: str, job_run_id: str) -> str:
     """The Spark UI / logs dashboard URL for a run (short-lived, as AWS issues it)."""
     emr = target.client("emr-serverless")
-    answer = _call(
-        "GetDashboardForJobRun",
-        emr.get_dashboard_for_job_run,
+    answer = emr.get_dashboard_for_job_run(
         applicationId=application_id,
         jobRunId=job_run_id,
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import UserError
 
 ENABLED = "Enabled"
 SYMMETRIC = ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
@@ -69,24 +69,18 @@ def key_metadata(kms: Any, key: str) -> dict[str, Any]:
 def describe_key(kms: Any, key: str) -> KeyFacts:
     """DescribeKey for an alias name, alias ARN, key id or key ARN; a key KMS cannot find is a
     one-line ``UserError``."""
-    from botocore.exceptions import ClientError
+    from emr_cmk_notebook.aws_errors import AwsRequestInvalid
 
     try:
         return KeyFacts.of(key_metadata(kms, key))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        if code in ("NotFoundException", "InvalidArnException"):
-            raise UserError(
-                f"KMS key {key!r} was not found in {kms.meta.region_name}",
-                hint="check the alias or ARN; an alias or key id finds only your own account's "
-                "keys, so give the key ARN for a key in another account",
-            ) from None
-        raise ServiceFault(
-            f"DescribeKey on {key} failed: {code}: {error.get('Message', '')}",
-            code=code,
-            operation="DescribeKey",
-        ) from None
+    except AwsRequestInvalid as exc:
+        if exc.code not in ("NotFoundException", "InvalidArnException"):
+            raise
+        raise UserError(
+            f"KMS key {key!r} was not found in {kms.meta.region_name}",
+            hint="check the alias or ARN; an alias or key id finds only your own account's "
+            "keys, so give the key ARN for a key in another account",
+        ) from exc
 
 
 def resolve(kms: Any, encryption: DiskEncryption) -> tuple[DiskEncryption, KeyFacts]:

@@ -3,6 +3,9 @@
 Each subcommand lives in its own module with a ``register(subparsers)`` function. Exit codes:
 0 success, 1 a failed check or a decision that is not allow (a key that is not ready, wherever it
 is found), 2 bad input (one line on stderr), 141 when the reader of stdout went away (a pipe).
+AWS errors arrive already translated by the boundary (``aws_errors``): 2 when the user has something
+to change (no credentials, an unknown profile, a request AWS calls invalid), 1 when AWS refused or
+could not be reached. ``--debug`` also prints the full traceback, botocore's original included.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 
@@ -49,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="emr-cmk",
         description="Encrypted EMR Serverless sessions with customer managed KMS keys.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, also print the full traceback"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for name in SUBCOMMAND_MODULES:
@@ -71,6 +78,7 @@ def _reader_went_away() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``emr-cmk`` with ``argv`` and return its exit code."""
+    args = None
     try:
         with warnings.catch_warnings():
             # Our warnings (a skipped check, a secret-looking value) as one plain line each.
@@ -83,17 +91,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     except BrokenPipeError:
         return _reader_went_away()
-    except CheckFailed as exc:
-        print(f"emr-cmk: {exc}", file=sys.stderr)
-        return 1
-    except UserError as exc:
-        print(f"emr-cmk: error: {exc}", file=sys.stderr)
-        return 2
-    except ServiceFault as exc:
-        print(f"emr-cmk: {exc}", file=sys.stderr)
-        return 1
+    except (UserError, ServiceFault) as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exception(exc, file=sys.stderr)
+        return _report(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _report(exc: UserError | ServiceFault) -> int:
+    """Print ``exc`` as one line on stderr and return the exit code it stands for."""
+    if isinstance(exc, (CheckFailed, ServiceFault)):
+        print(f"emr-cmk: {exc}", file=sys.stderr)
+        return 1
+    print(f"emr-cmk: error: {exc}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ the service's error code.
 from __future__ import annotations
 
 
+def one_line(message: str, hint: str | None = None) -> str:
+    """``message`` on one line, with the hint in parentheses after it."""
+    text = " ".join(message.split())
+    return f"{text} ({' '.join(hint.split())})" if hint else text
+
+
 class EmrCmkError(Exception):
     """Base class of every error raised by emr-cmk-notebook."""
 
@@ -18,10 +24,7 @@ class UserError(EmrCmkError):
     def __init__(self, message: str, *, field: str | None = None, hint: str | None = None):
         self.field = field
         self.hint = hint
-        text = " ".join(message.split())
-        if hint:
-            text = f"{text} ({' '.join(hint.split())})"
-        super().__init__(text)
+        super().__init__(one_line(message, hint))
 
 
 class CheckFailed(UserError):
@@ -42,7 +45,7 @@ class ServiceFault(EmrCmkError):
     def __init__(self, message: str, *, code: str | None = None, operation: str | None = None):
         self.code = code
         self.operation = operation
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(one_line(str(message)))
 
 
 class BackendNotRunning(UserError):

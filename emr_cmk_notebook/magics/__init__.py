@@ -12,5 +12,5 @@ def load(shell: Any) -> EmrCmk:
     """Register the magics and the one-line error display on ``shell``."""
     magics = EmrCmk(shell=shell)
     shell.register_magics(magics)
-    install_error_display(shell)
+    install_error_display(shell, magics)
     return magics

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Enum, Int, List, Unicode, observe
+from traitlets import Bool, Enum, Int, List, Unicode, observe
 
 from emr_cmk_notebook.core.errors import EmrCmkError
 from emr_cmk_notebook.magics.args import HelpShown
@@ -46,6 +46,9 @@ class EmrCmk(Magics):
         ["livy", "connect"], default_value="livy", config=True, help="interactive transport"
     )
     wait_timeout = Int(900, config=True, help="seconds to wait for an application or session")
+    debug = Bool(
+        False, config=True, help="show emr-cmk errors with their full traceback, not one line"
+    )
 
     @observe(
         "region",
@@ -57,6 +60,7 @@ class EmrCmk(Magics):
         "default_context",
         "default_transport",
         "wait_timeout",
+        "debug",
     )
     def _echo_change(self, change: dict[str, Any]) -> None:
         print(f"EmrCmk.{change['name']}: {change['old']!r} -> {change['new']!r}")

@@ -9,11 +9,18 @@ from typing import Any
 from emr_cmk_notebook.core.errors import EmrCmkError
 
 
-def install_error_display(shell: Any) -> None:
-    """Show emr-cmk errors as one line (``Type: message``), no traceback; the cell still fails."""
+def install_error_display(shell: Any, settings: Any) -> None:
+    """Show emr-cmk errors as one line (``Type: message``), no traceback; the cell still fails.
+
+    With ``settings.debug`` (``%config EmrCmk.debug = True``) the full traceback is shown instead,
+    with the botocore error an AWS error came from.
+    """
 
     def one_line(self: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
-        stb = [f"{etype.__name__}: {value}"]
+        if settings.debug:
+            stb = self.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+        else:
+            stb = [f"{etype.__name__}: {value}"]
         # _showtraceback is what publishes an error output in a kernel and prints in a terminal.
         self._showtraceback(etype, value, stb)
         return stb

@@ -10,10 +10,14 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
+from emr_cmk_notebook.core.errors import UserError
+
+if TYPE_CHECKING:
+    from emr_cmk_notebook.aws_errors import AwsError
 
 T = TypeVar("T")
 
@@ -25,6 +29,8 @@ class Unreadable:
     operation: str
     code: str
     message: str
+    #: The boundary's error when the service was never reached (so there was no answer to read).
+    unreached: AwsError | None = field(default=None, compare=False, repr=False)
 
     @property
     def denied(self) -> bool:
@@ -50,17 +56,26 @@ class Unreadable:
 
 
 def attempt(operation: str, call: Callable[[], T]) -> T | Unreadable:
-    """``call()``, or an ``Unreadable`` when AWS refuses or cannot be reached."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
+    """``call()``, or an ``Unreadable`` when AWS refuses, fails or cannot be reached.
+
+    No credentials, or an AWS setup to fix (profile, region), stops the whole check with the
+    boundary's one-line error: no call could be read for the same reason.
+    """
+    from emr_cmk_notebook.aws_errors import AwsError
 
     try:
         return call()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        return Unreadable(operation, error.get("Code", "Unknown"), error.get("Message", ""))
-    except (BotoCoreError, ResponseParserError) as exc:
-        return Unreadable(operation, type(exc).__name__, str(exc))
+    except AwsError as exc:
+        if isinstance(exc, UserError) and not exc.answered:
+            raise
+        return Unreadable(operation, exc.code, exc.detail, None if exc.answered else exc)
+
+
+def raise_if_nothing_answered(reads: list[Any]) -> None:
+    """When none of ``reads`` got an answer, raise why (once) instead of a report of unknowns."""
+    causes = [read.unreached for read in reads if isinstance(read, Unreadable)]
+    if len(causes) == len(reads) and all(causes):
+        raise causes[0]  # type: ignore[misc]
 
 
 _clients: dict[tuple[Any, ...], Any] = {}

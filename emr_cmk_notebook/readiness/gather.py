@@ -16,7 +16,13 @@ from typing import Any
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.arns import application_arn
 from emr_cmk_notebook.keys import key_metadata
-from emr_cmk_notebook.readiness.calls import Calls, Unreadable, attempt, client
+from emr_cmk_notebook.readiness.calls import (
+    Calls,
+    Unreadable,
+    attempt,
+    client,
+    raise_if_nothing_answered,
+)
 from emr_cmk_notebook.readiness.identity import (
     AccountDetails,
     IdentityPolicies,
@@ -216,6 +222,7 @@ def gather(inputs: Inputs, target: AwsTarget, *, workers: int = 16) -> Facts:
             attempt, "iam:GetRole", lambda: iam.get_role(RoleName=role.name)["Role"]
         )
         details = calls.run(account_details, iam)
+        raise_if_nothing_answered([f.result() for f in (caller, key, app, got_role)])
         found = {
             "key_policy": calls.run(key_policy, key),
             "grants": calls.run(grants, key),
