@@ -61,40 +61,31 @@ def _manager(args: argparse.Namespace) -> Any:
     from emr_cmk_notebook.clients import AwsTarget
     from emr_cmk_notebook.sessions import SessionManager
 
-    return SessionManager(AwsTarget(profile=args.profile, region=args.region))
-
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    from emr_cmk_notebook.core.errors import UserError
-
-    pairs = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"{option} {item!r} is not K=V")
-        pairs[name] = value
-    return pairs
+    return SessionManager(
+        AwsTarget(profile=args.profile, region=args.region), cleanup_at_exit=False
+    )
 
 
 def _start(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook.sessions.request import SessionRequest
+
     manager = _manager(args)
-    info = manager.start(
+    request = SessionRequest.build(
         args.application_id,
         args.role,
         args.key,
         args.context,
         name=args.name,
         idle_timeout_minutes=args.idle_timeout,
-        conf=_pairs(args.conf, "--conf"),
-        tags=_pairs(args.tag, "--tag") or None,
+        conf=args.conf,
+        tags=args.tag,
         transport=args.transport,
         keep=True,
         skip_check=args.skip_check,
         session_key_override=args.session_key_override,
-        progress=lambda text: print(text, file=sys.stderr),
     )
-    if info.kind == "connect":
-        manager.connect_session(info.id).disconnect()
+    info = manager.open(request, progress=lambda text: print(text, file=sys.stderr))
+    manager.disconnect(info.id)
     show(info, args.json)
     print(
         f"session {info.id} keeps running; stop it with: emr-cmk session stop {info.id} "
@@ -110,7 +101,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    show(_find(_manager(args), args), args.json)
+    show(_manager(args).describe(args.application_id, args.session_id), args.json)
     return 0
 
 
@@ -118,33 +109,17 @@ def _verify(args: argparse.Namespace) -> int:
     from emr_cmk_notebook.sessions.evidence import verify_session
 
     manager = _manager(args)
-    evidence = verify_session(_find(manager, args), manager.target, key=args.key)
+    info = manager.describe(args.application_id, args.session_id)
+    evidence = verify_session(info, manager.target, key=args.key)
     show(evidence, args.json)
     return 0 if evidence.verified else 1
 
 
 def _stop(args: argparse.Namespace) -> int:
     manager = _manager(args)
-    info = _find(manager, args)
-    if info.kind == "connect":
-        from emr_cmk_notebook.sessions.connect import terminate
-
-        info.state = terminate(manager.target, info.application_id, str(info.id))
-    else:
-        manager.livy_client(info.application_id).delete_session(int(info.id))
-        info.state = "deleted"
+    info = manager.attach(args.application_id, args.session_id, ended_ok=True)
+    manager.stop(info.id)
     print(f"session {info.id}: {info.state}", file=sys.stderr)
     if args.json:
         show(info, True)
     return 0
-
-
-def _find(manager: Any, args: argparse.Namespace) -> Any:
-    """The session, Livy (a number) or Spark Connect, without connecting to it."""
-    if args.session_id.isdigit():
-        info = manager.attach(args.application_id, int(args.session_id))
-        info.keep = True
-        return info
-    from emr_cmk_notebook.sessions.connect import describe
-
-    return describe(manager.target, args.application_id, args.session_id)

@@ -25,15 +25,11 @@ from emr_cmk_notebook.local.emr import EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import key_failure
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.identity import Identity
-from emr_cmk_notebook.local.livy_session import (
-    FORCED_SPARK_CONF,
-    LivySession,
-    SessionSpec,
-    Statement,
-)
+from emr_cmk_notebook.local.livy_session import LivySession, SessionSpec, Statement
 from emr_cmk_notebook.local.session_host import SessionHost
 from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.sigv4 import verify_request
+from emr_cmk_notebook.local.spark_driver import FORCED_SPARK_CONF
 from emr_cmk_notebook.local.wire import ApiResponse, rest_json_error
 
 PREFIX = "/livy/"

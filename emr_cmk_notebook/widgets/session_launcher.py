@@ -28,7 +28,7 @@ class SessionLauncher:
 
     def __init__(
         self,
-        manager: Any = None,
+        kernel: Any = None,
         *,
         target: Any = None,
         application_id: str | None = None,
@@ -39,14 +39,12 @@ class SessionLauncher:
         factory: WidgetFactory | None = None,
         debounce: float = 0.5,
         transport: str = "livy",
-        namespace: dict[str, Any] | None = None,
     ):
-        from emr_cmk_notebook.sessions.manager import SessionManager
+        from emr_cmk_notebook.kernel import KernelSessions
 
-        self.manager = manager if manager is not None else SessionManager(target)
+        # The kernel's sessions: what it starts is exposed and stopped as %emr_session does.
+        self.kernel = kernel if kernel is not None else KernelSessions(target=target)
         self.timeout = timeout
-        # Where a Spark Connect session's SparkSession is put as ``spark`` (the user namespace).
-        self.namespace = namespace
         self.factory = factory or WidgetFactory()
         self.background = Background(debounce)
         self.report: Any = None
@@ -59,13 +57,16 @@ class SessionLauncher:
         self._build(role_arn or "", key or "", context, transport)
         self.background.run(self._load_choices)
 
+    @property
+    def manager(self) -> Any:
+        """The kernel's session manager."""
+        return self.kernel.manager
+
     @classmethod
     def for_magics(cls, magics: Any, factory: WidgetFactory | None = None) -> SessionLauncher:
-        """A launcher on the kernel's session manager, filled from the ``EmrCmk`` settings."""
-        from emr_cmk_notebook.magics.session_magic import manager
-
+        """A launcher over the kernel's sessions, filled from the ``EmrCmk`` settings."""
         return cls(
-            manager(magics),
+            magics.kernel(),
             application_id=magics.default_application,
             role_arn=magics.default_role,
             key=magics.default_key,
@@ -73,7 +74,6 @@ class SessionLauncher:
             timeout=magics.wait_timeout,
             factory=factory,
             transport=magics.default_transport,
-            namespace=magics.shell.user_ns if magics.shell is not None else None,
         )
 
     # --- layout ---------------------------------------------------------------------------------
@@ -325,12 +325,21 @@ class SessionLauncher:
 
     def start(self) -> None:
         """Start the session in the background; refused while the Start button is disabled."""
+        from emr_cmk_notebook.sessions.request import SessionRequest
+
         reason = self._why_not_start()
         if reason:
             raise UserError(f"cannot start yet: {reason}")
         application_id, role_arn, key, context = self._inputs()
-        skip = bool(self.override.value)
-        transport = self.transport.value
+        request = SessionRequest.build(
+            application_id,
+            role_arn,
+            key,
+            context,
+            transport=self.transport.value,
+            skip_check=bool(self.override.value),
+            timeout=self.timeout,
+        )
         self.busy = "starting"
         self.dashboard.value = ""
         self._refresh_buttons()
@@ -339,24 +348,17 @@ class SessionLauncher:
 
         def work() -> None:
             try:
-                info = self.manager.start(
-                    application_id,
-                    role_arn,
-                    key,
-                    context,
-                    transport=transport,
-                    skip_check=skip,
-                    timeout=self.timeout,
-                    progress=lambda text: self._show_status("starting", text, began),
+                info = self.kernel.start(
+                    request, progress=lambda text: self._show_status("starting", text, began)
                 )
             except Exception as exc:  # shown as one line; the manager already cleaned up
                 self.status.value = error_line(f"could not start: {exc}")
             else:
                 self.session = info
                 where = f"session {info.id} on {info.application_id}, disk key {info.key_text()}"
-                if info.kind == "connect" and self.namespace is not None:
-                    self.namespace["spark"] = self.manager.connect_session(info.id).connect()
-                    where += "; spark is its SparkSession"
+                name = self.kernel.bound_name(info)
+                if name is not None:
+                    where += f"; {name} is its SparkSession"
                 self._show_status(info.state, where, began, done=True)
                 self.dashboard.value = self._dashboard_link(info)
             finally:
@@ -366,7 +368,7 @@ class SessionLauncher:
         self.background.run(work)
 
     def stop(self) -> None:
-        """Delete the session this launcher started, in the background."""
+        """Stop the session this launcher started, in the background."""
         if self.session is None:
             raise UserError("no session was started here")
         info = self.session
@@ -377,18 +379,13 @@ class SessionLauncher:
 
         def work() -> None:
             try:
-                spark = None
-                if info.kind == "connect":
-                    spark = self.manager.connect_session(info.id).spark
-                self.manager.stop(info.id)
-                if spark is not None and self.namespace and self.namespace.get("spark") is spark:
-                    del self.namespace["spark"]
+                self.kernel.stop(info.id)
             except Exception as exc:
                 self.status.value = error_line(f"could not stop session {info.id}: {exc}")
             else:
                 self.session = None
                 self.dashboard.value = ""
-                self._show_status("stopped", f"session {info.id} deleted", began, done=True)
+                self._show_status("stopped", f"session {info.id} ended", began, done=True)
             finally:
                 self.busy = None
                 self._refresh_buttons()
