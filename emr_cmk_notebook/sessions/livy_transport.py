@@ -202,6 +202,9 @@ class LivyTransport:
         self.client(info.application_id).delete_session(int(info.id))
         return "deleted"
 
+    def disconnect(self, info: SessionInfo) -> None:
+        return None  # every Livy request stands alone: no connection is held open
+
     def list(self, app: Any) -> list[SessionInfo]:
         if not app.livy_enabled:
             return []

@@ -222,8 +222,7 @@ class SessionManager:
     def disconnect(self, session_id: int | str | None = None) -> SessionInfo:
         """Leave a session running and forget it here (it is not ended at exit)."""
         info = self._pick(session_id)
-        if info.transport == "connect":
-            self._connect.disconnect(info)
+        self._transports[info.transport].disconnect(info)
         self._forget(info)
         return info
 

@@ -48,5 +48,8 @@ class Transport(Protocol):
     def stop(self, info: SessionInfo) -> str:
         """End the session; its last state. Raises (with the id) when the service refuses."""
 
+    def disconnect(self, info: SessionInfo) -> None:
+        """Close this process's connection to the session and leave it running."""
+
     def list(self, app: object) -> list[SessionInfo]:
         """The caller's sessions of this transport on an application."""
