@@ -41,8 +41,9 @@ class StopFailed(ServiceFault):
         self.failures = dict(failures)
         self.stopped = stopped
         said = "; ".join(f"session {sid}: {why}" for sid, why in failures.items())
+        still = "they are" if len(failures) > 1 else "it is"
         super().__init__(
-            f"could not stop {said}; it is still running (and billed) and still listed",
+            f"could not stop {said}; {still} still running (and billed) and still listed",
             operation="stop",
         )
 
