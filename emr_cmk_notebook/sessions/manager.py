@@ -105,7 +105,7 @@ class SessionManager:
             known = self._known.get((application_id, str(session_id)))
         if known is not None:
             self._activate(known)
-            return self.status(known.id)
+            return self.status()
         transport = self._transports[_transport_of(session_id)]
         info = transport.attach(application_id, session_id)
         if transport.ended(info.state) and not ended_ok:
