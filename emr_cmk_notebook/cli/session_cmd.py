@@ -67,6 +67,7 @@ def _manager(args: argparse.Namespace) -> Any:
 
 
 def _start(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook.core.progress import ProgressText
     from emr_cmk_notebook.sessions.request import SessionRequest
 
     manager = _manager(args)
@@ -84,7 +85,8 @@ def _start(args: argparse.Namespace) -> int:
         skip_check=args.skip_check,
         session_key_override=args.session_key_override,
     )
-    info = manager.open(request, progress=lambda text: print(text, file=sys.stderr))
+    steps = ProgressText(f"starting a session on {request.application_id}")
+    info = manager.open(request, progress=lambda text: print(steps.line(text), file=sys.stderr))
     manager.disconnect(info.id)
     show(info, args.json)
     print(

@@ -7,12 +7,12 @@ background thread, so the form never freezes; ``wait_idle`` waits for that work 
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.core.progress import ProgressText
 from emr_cmk_notebook.widgets.background import Background, IsCurrent
 from emr_cmk_notebook.widgets.context_editor import ContextEditor, error_line, warning_line
 from emr_cmk_notebook.widgets.factory import WidgetFactory
@@ -343,13 +343,13 @@ class SessionLauncher:
         self.busy = "starting"
         self.dashboard.value = ""
         self._refresh_buttons()
-        began = time.monotonic()
-        self._show_status("starting", "asking for a session", began)
+        clock = ProgressText("starting")
+        self._show_status("starting", "asking for a session", clock)
 
         def work() -> None:
             try:
                 info = self.kernel.start(
-                    request, progress=lambda text: self._show_status("starting", text, began)
+                    request, progress=lambda text: self._show_status("starting", text, clock)
                 )
             except Exception as exc:  # shown as one line; the manager already cleaned up
                 self.status.value = error_line(f"could not start: {exc}")
@@ -359,7 +359,7 @@ class SessionLauncher:
                 name = self.kernel.bound_name(info)
                 if name is not None:
                     where += f"; {name} is its SparkSession"
-                self._show_status(info.state, where, began, done=True)
+                self._show_status(info.state, where, clock, done=True)
                 self.dashboard.value = self._dashboard_link(info)
             finally:
                 self.busy = None
@@ -374,8 +374,8 @@ class SessionLauncher:
         info = self.session
         self.busy = "stopping"
         self._refresh_buttons()
-        began = time.monotonic()
-        self._show_status("stopping", f"session {info.id}", began)
+        clock = ProgressText("stopping")
+        self._show_status("stopping", f"session {info.id}", clock)
 
         def work() -> None:
             try:
@@ -385,7 +385,7 @@ class SessionLauncher:
             else:
                 self.session = None
                 self.dashboard.value = ""
-                self._show_status("stopped", f"session {info.id} ended", began, done=True)
+                self._show_status("stopped", f"session {info.id} ended", clock, done=True)
             finally:
                 self.busy = None
                 self._refresh_buttons()
@@ -404,9 +404,10 @@ class SessionLauncher:
         except UserError as exc:
             self.status.value = error_line(str(exc))
 
-    def _show_status(self, state: str, text: str, began: float, *, done: bool = False) -> None:
-        elapsed = time.monotonic() - began
-        timing = f"took {elapsed:.1f} s" if done else f"{elapsed:.1f} s"
+    def _show_status(
+        self, state: str, text: str, clock: ProgressText, *, done: bool = False
+    ) -> None:
+        timing = f"took {clock.elapsed()}" if done else clock.elapsed()
         self.status.value = f"<b>{html.escape(state)}</b> · {html.escape(text)} · {timing}"
 
     def _dashboard_link(self, info: Any) -> str:
