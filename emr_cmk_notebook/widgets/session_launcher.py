@@ -1,4 +1,6 @@
-"""``SessionLauncher``: a form that starts an encrypted Livy session only when that is safe.
+"""``SessionLauncher``: a form that starts an encrypted session (Livy or Spark Connect) only when
+that is safe. It is a view over the kernel's sessions (``KernelSessions``), as ``%emr_session`` is:
+what it starts is exposed, listed and stopped the same way.
 
 Every AWS call (listings, DescribeKey, the readiness check, starting and stopping) runs on a
 background thread, so the form never freezes; ``wait_idle`` waits for that work to finish.
