@@ -15,6 +15,8 @@ from emr_cmk_notebook.cli.options import add_aws_options, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from emr_cmk_notebook.sessions.request import add_start_options
+
     session = sub.add_parser("session", help="interactive sessions (Livy or Spark Connect)")
     actions = session.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -24,17 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--role", required=True, help="execution role ARN")
     start.add_argument("--key", help="KMS key (ARN or alias)")
     start.add_argument("--context", action="append", metavar="K=V", help="context pair")
-    start.add_argument("--transport", choices=["livy", "connect"], default="livy")
-    start.add_argument("--name")
-    start.add_argument("--idle-timeout", type=int, metavar="MIN")
-    start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
-    start.add_argument("--tag", action="append", metavar="K=V", help="connect only: a tag")
-    start.add_argument(
-        "--session-key-override",
-        action="store_true",
-        help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
-    )
-    start.add_argument("--skip-check", action="store_true", help="skip the readiness gate")
+    add_start_options(start)
     add_aws_options(start)
     start.set_defaults(handler=_start)
 
@@ -71,19 +63,8 @@ def _start(args: argparse.Namespace) -> int:
     from emr_cmk_notebook.sessions.request import SessionRequest
 
     manager = _manager(args)
-    request = SessionRequest.build(
-        args.application_id,
-        args.role,
-        args.key,
-        args.context,
-        name=args.name,
-        idle_timeout_minutes=args.idle_timeout,
-        conf=args.conf,
-        tags=args.tag,
-        transport=args.transport,
-        keep=True,
-        skip_check=args.skip_check,
-        session_key_override=args.session_key_override,
+    request = SessionRequest.from_options(
+        args, args.application_id, args.role, args.key, args.context, keep=True
     )
     steps = ProgressText(f"starting a session on {request.application_id}")
     info = manager.open(request, progress=lambda text: print(steps.line(text), file=sys.stderr))

@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 from emr_cmk_notebook.magics.args import MagicParser, MagicUsageError, add_context
+from emr_cmk_notebook.sessions.request import SessionRequest, add_start_options
 
 PARSER = MagicParser("%emr_session")
 _actions = PARSER.add_subparsers(dest="action", metavar="ACTION", parser_class=MagicParser)
@@ -17,20 +18,10 @@ _start.add_argument("--application-id", help="default: EmrCmk.default_applicatio
 _start.add_argument("--role", help="execution role ARN (default: EmrCmk.default_role)")
 _start.add_argument("--key", help="KMS key ARN or alias (default: EmrCmk.default_key)")
 add_context(_start)
-_start.add_argument("--name", help="session name (default: a unique one)")
-_start.add_argument("--idle-timeout", type=int, metavar="MIN", help="end it after MIN idle minutes")
-_start.add_argument("--transport", choices=["livy", "connect"], help="default: livy")
-_start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
-_start.add_argument("--tag", action="append", metavar="K=V", help="connect only: a session tag")
-_start.add_argument(
-    "--session-key-override",
-    action="store_true",
-    help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
-)
+add_start_options(_start)
 _start.add_argument(
     "--spark-name", default="spark", help="connect only: the variable for the SparkSession"
 )
-_start.add_argument("--skip-check", action="store_true", help="start without the key check")
 _start.add_argument("--keep", action="store_true", help="keep it running after the kernel exits")
 
 _status = _actions.add_parser("status", help="state, disk key and where the key came from")
@@ -90,7 +81,6 @@ def run(magics: Any, line: str) -> Any:
 
 def _start_session(magics: Any, kernel: Any, args: Any) -> Any:
     from emr_cmk_notebook.magics.display import ProgressLine
-    from emr_cmk_notebook.sessions.request import SessionRequest
 
     key = args.key or magics.default_key
     context = args.context
@@ -101,20 +91,15 @@ def _start_session(magics: Any, kernel: Any, args: Any) -> Any:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            request = SessionRequest.build(
+            request = SessionRequest.from_options(
+                args,
                 app_id,
                 args.role or magics.default_role,
                 key,
                 context,
-                name=args.name,
-                idle_timeout_minutes=args.idle_timeout,
-                conf=args.conf,
-                tags=args.tag,
-                transport=args.transport or magics.default_transport,
+                transport=magics.default_transport,
                 keep=args.keep,
-                skip_check=args.skip_check,
                 timeout=magics.wait_timeout,
-                session_key_override=args.session_key_override,
             )
             info = kernel.start(
                 request,

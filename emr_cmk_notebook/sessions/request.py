@@ -6,9 +6,11 @@ The magic, the CLI, the launcher and ``SessionManager.start`` all build one with
 
 from __future__ import annotations
 
+import argparse
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
@@ -17,6 +19,26 @@ from emr_cmk_notebook.sessions.results import SessionInfo
 
 TRANSPORTS = ("livy", "connect")
 Pairs = Mapping[str, str] | Iterable[str] | None
+
+
+def add_start_options(parser: argparse.ArgumentParser) -> None:
+    """The start options ``%emr_session start`` and ``emr-cmk session start`` share (where the
+    application, role and key come from differs: settings in a notebook, required in a script)."""
+    parser.add_argument("--name", help="session name (default: a unique one)")
+    parser.add_argument(
+        "--idle-timeout", type=int, metavar="MIN", help="end it after MIN idle minutes"
+    )
+    parser.add_argument("--transport", choices=TRANSPORTS, help="default: livy")
+    parser.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
+    parser.add_argument("--tag", action="append", metavar="K=V", help="connect only: a tag")
+    parser.add_argument(
+        "--session-key-override",
+        action="store_true",
+        help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
+    )
+    parser.add_argument(
+        "--skip-check", action="store_true", help="start without the readiness check"
+    )
 
 
 def pairs(items: Pairs, option: str) -> dict[str, str]:
@@ -113,6 +135,35 @@ class SessionRequest:
             session_key_override=session_key_override,
             start_application=start_application,
             timeout=timeout,
+        )
+
+    @classmethod
+    def from_options(
+        cls,
+        options: argparse.Namespace,
+        application_id: str | None,
+        role_arn: str | None,
+        key: str | None,
+        context: Pairs,
+        *,
+        transport: str = "livy",
+        **more: Any,
+    ) -> SessionRequest:
+        """The request for what ``add_start_options`` parsed, with the given application, role,
+        key and context (``transport`` when the options name none)."""
+        return cls.build(
+            application_id,
+            role_arn,
+            key,
+            context,
+            name=options.name,
+            idle_timeout_minutes=options.idle_timeout,
+            conf=options.conf,
+            tags=options.tag,
+            transport=options.transport or transport,
+            skip_check=options.skip_check,
+            session_key_override=options.session_key_override,
+            **more,
         )
 
     def started(

@@ -52,3 +52,21 @@ def test_bad_input_is_refused_in_one_line_that_says_what_to_change(arguments, op
     with pytest.raises(UserError) as refused:
         SessionRequest.build(*arguments, **options)
     assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_magic_and_the_cli_offer_the_same_start_options():
+    from emr_cmk_notebook.cli import build_parser
+    from emr_cmk_notebook.magics.session_magic import PARSER
+
+    def flags(parser) -> set[str]:
+        return {flag for action in parser._actions for flag in action.option_strings}
+
+    def start_of(parser):
+        actions = next(a for a in parser._actions if a.dest == "action")
+        return actions.choices["start"]
+
+    cli_session = next(a for a in build_parser()._actions if a.dest == "command")
+    cli = flags(start_of(cli_session.choices["session"]))
+    magic = flags(start_of(PARSER))
+    shared = {"--key", "--context", "--transport", "--name", "--idle-timeout", "--conf", "--tag"}
+    assert shared | {"--session-key-override", "--skip-check"} <= cli & magic
