@@ -52,7 +52,7 @@ def main() -> int:
 
     from emr_cmk_notebook.clients import AwsTarget
     from emr_cmk_notebook.sessions import SessionManager
-    from emr_cmk_notebook.sessions.connect import connect_url
+    from emr_cmk_notebook.sessions.connect_token import connect_url
 
     with demo_world() as (backend, app_id, role):
         emr = backend.client("emr-serverless")

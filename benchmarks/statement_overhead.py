@@ -31,14 +31,12 @@ def main() -> int:
     args = parser.parse_args()
     from IPython.core.interactiveshell import InteractiveShell
 
-    from emr_cmk_notebook.magics.session_magic import manager
-
     with demo_world() as (_, app_id, role):
         ip = InteractiveShell.instance()
         ip.run_line_magic("load_ext", "emr_cmk_notebook")
         start = f"start --application-id {app_id} --role {role} --key alias/emr-analytics"
         info = ip.run_line_magic("emr_session", start)
-        client = manager(ip.magics_manager.registry["EmrCmk"]).livy_client(app_id)
+        client = ip.magics_manager.registry["EmrCmk"].kernel().manager.livy_client(app_id)
         rows = []
         for run in range(WARMUP + args.repeat):
             began = time.perf_counter()

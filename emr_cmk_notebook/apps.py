@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,21 +152,24 @@ def wait_for_state(
     progress: Progress = _quiet,
 ) -> ApplicationView:
     """Poll until the application is in one of ``wanted``, reporting each state seen."""
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while True:
-        view = get_application(target, application_id)
-        if view.state in wanted:
-            return view
-        if view.state in ("TERMINATED",):
-            raise ServiceFault(f"application {application_id} is {view.state}")
-        if time.monotonic() > deadline:
-            raise ServiceFault(
-                f"application {application_id} still {view.state} after {timeout:.0f} s"
-            )
-        progress(view.state)
-        time.sleep(delay)
-        delay = min(delay * 1.5, 5.0)
+    from emr_cmk_notebook.core.polling import Backoff, poll
+
+    def timed_out(view: ApplicationView) -> BaseException:
+        return ServiceFault(
+            f"application {application_id} still {view.state} after {timeout:.0f} s"
+        )
+
+    view = poll(
+        lambda: get_application(target, application_id),
+        until=lambda v: v.state in wanted or v.state == "TERMINATED",
+        backoff=Backoff(first=0.1, most=5.0),
+        timeout=timeout,
+        progress=lambda v: progress(v.state),
+        timed_out=timed_out,
+    )
+    if view.state not in wanted:
+        raise ServiceFault(f"application {application_id} is {view.state}")
+    return view
 
 
 def ensure_started(

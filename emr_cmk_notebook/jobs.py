@@ -7,16 +7,15 @@ which key was in effect and where it came from.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emr_cmk_notebook.apps import get_application, resolve_encryption
+from emr_cmk_notebook.apps import get_application
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
-from emr_cmk_notebook.core.errors import ServiceFault, UserError, warn_skipped_check
+from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.core.job_disks import job_run_disk
 from emr_cmk_notebook.render import table_html
 
@@ -169,19 +168,22 @@ def wait(
     progress: Progress = _quiet,
 ) -> JobView:
     """Poll until the run finishes; a FAILED run raises with its stateDetails as the message."""
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while True:
-        view = status(target, application_id, job_run_id)
-        if view.finished:
-            if view.state == "FAILED":
-                raise JobFailed(view)
-            return view
-        if time.monotonic() > deadline:
-            raise ServiceFault(f"job run {job_run_id} still {view.state} after {timeout:.0f} s")
-        progress(view.state)
-        time.sleep(delay)
-        delay = min(delay * 1.5, 5.0)
+    from emr_cmk_notebook.core.polling import Backoff, poll
+
+    def timed_out(view: JobView) -> BaseException:
+        return ServiceFault(f"job run {job_run_id} still {view.state} after {timeout:.0f} s")
+
+    view = poll(
+        lambda: status(target, application_id, job_run_id),
+        until=lambda v: v.finished,
+        backoff=Backoff(first=0.1, most=5.0),
+        timeout=timeout,
+        progress=lambda v: progress(v.state),
+        timed_out=timed_out,
+    )
+    if view.state == "FAILED":
+        raise JobFailed(view)
+    return view
 
 
 class JobFailed(ServiceFault):
@@ -214,13 +216,11 @@ def submit(
         raise UserError("no entry point given", hint="pass --entry-point PATH_OR_S3_URI")
     overrides: dict[str, Any] = {}
     if encryption is not None:
-        resolved = resolve_encryption(target, encryption)
-        if check:
-            from emr_cmk_notebook.readiness import require_ready
+        from emr_cmk_notebook.sessions.gate import pass_gate
 
-            require_ready(resolved, application_id, role_arn, target=target, transport="job")
-        else:
-            warn_skipped_check(resolved.key_arn, "job run")
+        resolved = pass_gate(
+            target, encryption, application_id, role_arn, transport="job", skip_check=not check
+        )
         overrides["diskEncryptionConfiguration"] = resolved.to_api()
     driver: dict[str, Any] = {"entryPoint": entry_point}
     if args:

@@ -13,7 +13,7 @@ import pytest
 
 from emr_cmk_notebook import jobs
 from emr_cmk_notebook.clients import AwsTarget
-from emr_cmk_notebook.core.encryption import DiskEncryption
+from emr_cmk_notebook.core.encryption import DiskEncryption, SecretInContextWarning
 from emr_cmk_notebook.core.errors import SkippedCheckWarning, UserError
 from emr_cmk_notebook.readiness import NotReady
 from tests.conftest import demo_app_id, key_arn, submitter_without_data_keys
@@ -127,6 +127,22 @@ def test_readiness_gate_refuses_a_role_that_cannot_use_the_key(target, demo, job
         skipped = jobs.submit(target, app, no_kms, job_script, encryption=enc, check=False)
     with pytest.raises(jobs.JobFailed, match="AccessDeniedException"):
         jobs.wait(target, app, skipped.id, timeout=30)
+
+
+def test_job_runs_pass_the_sessions_gate_so_a_secret_looking_context_is_warned_about(
+    target, demo, job_script
+):
+    app = demo_app_id(demo)
+    no_kms = "arn:aws:iam::111122223333:role/emr-no-kms-role"
+    enc = DiskEncryption.from_parts("alias/emr-analytics", {"db_password": "hunter2"})
+    before = len(jobs.list_jobs(target, app).jobs)
+    with (
+        pytest.warns(SecretInContextWarning, match="db_password") as shown,
+        pytest.raises(NotReady),
+    ):
+        jobs.submit(target, app, no_kms, job_script, encryption=enc)
+    assert all("hunter2" not in str(w.message) for w in shown)
+    assert len(jobs.list_jobs(target, app).jobs) == before
 
 
 def test_job_cli_says_in_one_line_that_the_check_was_skipped(backend, demo, job_script):

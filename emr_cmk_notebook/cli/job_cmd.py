@@ -65,12 +65,15 @@ def _submit(args: argparse.Namespace) -> int:
         check=not args.skip_check,
     )
     if args.wait:
+        from emr_cmk_notebook.core.progress import ProgressText
+
+        steps = ProgressText(f"job run {view.id}")
         try:
             view = jobs.wait(
                 target,
                 args.application_id,
                 view.id,
-                progress=lambda state: print(f"{view.id}: {state}", file=sys.stderr),
+                progress=lambda state: print(steps.line(state), file=sys.stderr),
             )
         except jobs.JobFailed as failed:
             show(failed.view, args.json)

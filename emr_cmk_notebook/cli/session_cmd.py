@@ -15,6 +15,8 @@ from emr_cmk_notebook.cli.options import add_aws_options, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from emr_cmk_notebook.sessions.request import add_start_options
+
     session = sub.add_parser("session", help="interactive sessions (Livy or Spark Connect)")
     actions = session.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -24,17 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--role", required=True, help="execution role ARN")
     start.add_argument("--key", help="KMS key (ARN or alias)")
     start.add_argument("--context", action="append", metavar="K=V", help="context pair")
-    start.add_argument("--transport", choices=["livy", "connect"], default="livy")
-    start.add_argument("--name")
-    start.add_argument("--idle-timeout", type=int, metavar="MIN")
-    start.add_argument("--conf", action="append", metavar="K=V", help="extra Spark property")
-    start.add_argument("--tag", action="append", metavar="K=V", help="connect only: a tag")
-    start.add_argument(
-        "--session-key-override",
-        action="store_true",
-        help="connect only: pass --key as spark.emr-serverless.disk.* (not documented by AWS)",
-    )
-    start.add_argument("--skip-check", action="store_true", help="skip the readiness gate")
+    add_start_options(start)
     add_aws_options(start)
     start.set_defaults(handler=_start)
 
@@ -61,40 +53,22 @@ def _manager(args: argparse.Namespace) -> Any:
     from emr_cmk_notebook.clients import AwsTarget
     from emr_cmk_notebook.sessions import SessionManager
 
-    return SessionManager(AwsTarget(profile=args.profile, region=args.region))
-
-
-def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    from emr_cmk_notebook.core.errors import UserError
-
-    pairs = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"{option} {item!r} is not K=V")
-        pairs[name] = value
-    return pairs
+    return SessionManager(
+        AwsTarget(profile=args.profile, region=args.region), cleanup_at_exit=False
+    )
 
 
 def _start(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook.core.progress import ProgressText
+    from emr_cmk_notebook.sessions.request import SessionRequest
+
     manager = _manager(args)
-    info = manager.start(
-        args.application_id,
-        args.role,
-        args.key,
-        args.context,
-        name=args.name,
-        idle_timeout_minutes=args.idle_timeout,
-        conf=_pairs(args.conf, "--conf"),
-        tags=_pairs(args.tag, "--tag") or None,
-        transport=args.transport,
-        keep=True,
-        skip_check=args.skip_check,
-        session_key_override=args.session_key_override,
-        progress=lambda text: print(text, file=sys.stderr),
+    request = SessionRequest.from_options(
+        args, args.application_id, args.role, args.key, args.context, keep=True
     )
-    if info.kind == "connect":
-        manager.connect_session(info.id).disconnect()
+    steps = ProgressText(f"starting a session on {request.application_id}")
+    info = manager.open(request, progress=lambda text: print(steps.line(text), file=sys.stderr))
+    manager.disconnect(info.id)
     show(info, args.json)
     print(
         f"session {info.id} keeps running; stop it with: emr-cmk session stop {info.id} "
@@ -110,7 +84,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    show(_find(_manager(args), args), args.json)
+    show(_manager(args).describe(args.application_id, args.session_id), args.json)
     return 0
 
 
@@ -118,33 +92,17 @@ def _verify(args: argparse.Namespace) -> int:
     from emr_cmk_notebook.sessions.evidence import verify_session
 
     manager = _manager(args)
-    evidence = verify_session(_find(manager, args), manager.target, key=args.key)
+    info = manager.describe(args.application_id, args.session_id)
+    evidence = verify_session(info, manager.target, key=args.key)
     show(evidence, args.json)
     return 0 if evidence.verified else 1
 
 
 def _stop(args: argparse.Namespace) -> int:
     manager = _manager(args)
-    info = _find(manager, args)
-    if info.kind == "connect":
-        from emr_cmk_notebook.sessions.connect import terminate
-
-        info.state = terminate(manager.target, info.application_id, str(info.id))
-    else:
-        manager.livy_client(info.application_id).delete_session(int(info.id))
-        info.state = "deleted"
+    info = manager.attach(args.application_id, args.session_id, ended_ok=True)
+    manager.stop(info.id)
     print(f"session {info.id}: {info.state}", file=sys.stderr)
     if args.json:
         show(info, True)
     return 0
-
-
-def _find(manager: Any, args: argparse.Namespace) -> Any:
-    """The session, Livy (a number) or Spark Connect, without connecting to it."""
-    if args.session_id.isdigit():
-        info = manager.attach(args.application_id, int(args.session_id))
-        info.keep = True
-        return info
-    from emr_cmk_notebook.sessions.connect import describe
-
-    return describe(manager.target, args.application_id, args.session_id)

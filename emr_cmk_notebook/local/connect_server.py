@@ -25,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from emr_cmk_notebook.local.livy_session import (
+from emr_cmk_notebook.local.spark_driver import (
     DEFAULT_SPARK_CONF,
     FORCED_SPARK_CONF,
     SparkDriver,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emr_cmk_notebook.local.livy_session import java_environment
+from emr_cmk_notebook.local.spark_driver import java_environment
 
 Finished = Callable[[bool, str], None]
 FetchS3 = Callable[[str, str, str], bytes]  # (account, bucket, key) -> bytes

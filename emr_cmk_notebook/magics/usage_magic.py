@@ -76,7 +76,5 @@ def _source(values: list[str]) -> tuple[str, str | None]:
 
 def kernel_sessions(magics: Any) -> list[tuple[str, str, dict[str, str]]]:
     """Sessions started from this kernel, as (id, application id, context) for row matching."""
-    manager = magics.__dict__.get("_session_manager")
-    if manager is None:
-        return []
-    return [(str(s.id), s.application_id, dict(s.context)) for s in manager.sessions()]
+    sessions = magics.kernel().manager.sessions()
+    return [(str(s.id), s.application_id, dict(s.context)) for s in sessions]

@@ -39,21 +39,6 @@ def check_role(role_arn: str | None) -> str:
     return role_arn
 
 
-def check_start(
-    role_arn: str | None,
-    key: str | None,
-    context: object,
-    idle_timeout_minutes: int | None,
-) -> str:
-    """The checks every session start makes before any call (either transport); the role ARN."""
-    role_arn = check_role(role_arn)
-    if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
-        raise UserError("--idle-timeout must be at least 1 minute")
-    if context and not key:
-        raise UserError("--context needs --key: the context belongs to a key")
-    return role_arn
-
-
 def mandatory_conf(role_arn: str, encryption: DiskEncryption | None) -> dict[str, str]:
     """The conf every session gets: the role, and the key and context when one was asked for."""
     conf = {EXECUTION_ROLE: role_arn}

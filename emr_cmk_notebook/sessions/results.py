@@ -30,7 +30,10 @@ class SessionInfo:
     application_id: str
     state: str
     name: str | None = None
-    kind: str = "pyspark"
+    # ``livy`` or ``connect`` (Spark Connect, the sessions API).
+    transport: str = "livy"
+    # The Livy session kind (pyspark, spark, sql...); None for a Spark Connect session.
+    kind: str | None = "pyspark"
     role_arn: str | None = None
     key_arn: str | None = None
     key_source: str = AWS_OWNED
@@ -41,11 +44,6 @@ class SessionInfo:
     active: bool = False
     # Epoch seconds just before the create request; None for a session attached, not started.
     started_at: float | None = None
-
-    @property
-    def transport(self) -> str:
-        """``livy`` or ``connect`` (Spark Connect, the sessions API)."""
-        return "connect" if self.kind == "connect" else "livy"
 
     def key_text(self) -> str:
         if not self.key_arn:
@@ -63,7 +61,7 @@ class SessionInfo:
             ("encryption context", context),
             ("execution role", self.role_arn or "(unknown)"),
         ]
-        if self.kind == "connect":
+        if self.transport == "connect":
             rows.append(("transport", "Spark Connect"))
         else:
             rows.append(("transport", f"Livy ({self.kind})"))

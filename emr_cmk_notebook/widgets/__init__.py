@@ -38,8 +38,16 @@ def launcher(**options: Any) -> SessionLauncher:
     if magics is not None and not options:
         return SessionLauncher.for_magics(magics)
     shell = _shell()
-    if shell is not None:
-        options.setdefault("namespace", shell.user_ns)  # where a Spark Connect `spark` goes
+    if shell is not None and "kernel" not in options:
+        # The kernel's sessions: a Spark Connect `spark` goes in its namespace.
+        if magics is not None and "target" not in options:
+            options["kernel"] = magics.kernel()
+        else:
+            from emr_cmk_notebook.kernel import KernelSessions
+
+            options["kernel"] = KernelSessions(
+                target=options.pop("target", None), namespace=shell.user_ns, shell=shell
+            )
     return SessionLauncher(**options)
 
 

@@ -1,4 +1,6 @@
-"""``SessionLauncher``: a form that starts an encrypted Livy session only when that is safe.
+"""``SessionLauncher``: a form that starts an encrypted session (Livy or Spark Connect) only when
+that is safe. It is a view over the kernel's sessions (``KernelSessions``), as ``%emr_session`` is:
+what it starts is exposed, listed and stopped the same way.
 
 Every AWS call (listings, DescribeKey, the readiness check, starting and stopping) runs on a
 background thread, so the form never freezes; ``wait_idle`` waits for that work to finish.
@@ -7,12 +9,12 @@ background thread, so the form never freezes; ``wait_idle`` waits for that work 
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.core.progress import ProgressText
 from emr_cmk_notebook.widgets.background import Background, IsCurrent
 from emr_cmk_notebook.widgets.context_editor import ContextEditor, error_line, warning_line
 from emr_cmk_notebook.widgets.factory import WidgetFactory
@@ -28,7 +30,7 @@ class SessionLauncher:
 
     def __init__(
         self,
-        manager: Any = None,
+        kernel: Any = None,
         *,
         target: Any = None,
         application_id: str | None = None,
@@ -39,14 +41,12 @@ class SessionLauncher:
         factory: WidgetFactory | None = None,
         debounce: float = 0.5,
         transport: str = "livy",
-        namespace: dict[str, Any] | None = None,
     ):
-        from emr_cmk_notebook.sessions.manager import SessionManager
+        from emr_cmk_notebook.kernel import KernelSessions
 
-        self.manager = manager if manager is not None else SessionManager(target)
+        # The kernel's sessions: what it starts is exposed and stopped as %emr_session does.
+        self.kernel = kernel if kernel is not None else KernelSessions(target=target)
         self.timeout = timeout
-        # Where a Spark Connect session's SparkSession is put as ``spark`` (the user namespace).
-        self.namespace = namespace
         self.factory = factory or WidgetFactory()
         self.background = Background(debounce)
         self.report: Any = None
@@ -59,13 +59,16 @@ class SessionLauncher:
         self._build(role_arn or "", key or "", context, transport)
         self.background.run(self._load_choices)
 
+    @property
+    def manager(self) -> Any:
+        """The kernel's session manager."""
+        return self.kernel.manager
+
     @classmethod
     def for_magics(cls, magics: Any, factory: WidgetFactory | None = None) -> SessionLauncher:
-        """A launcher on the kernel's session manager, filled from the ``EmrCmk`` settings."""
-        from emr_cmk_notebook.magics.session_magic import manager
-
+        """A launcher over the kernel's sessions, filled from the ``EmrCmk`` settings."""
         return cls(
-            manager(magics),
+            magics.kernel(),
             application_id=magics.default_application,
             role_arn=magics.default_role,
             key=magics.default_key,
@@ -73,7 +76,6 @@ class SessionLauncher:
             timeout=magics.wait_timeout,
             factory=factory,
             transport=magics.default_transport,
-            namespace=magics.shell.user_ns if magics.shell is not None else None,
         )
 
     # --- layout ---------------------------------------------------------------------------------
@@ -325,39 +327,41 @@ class SessionLauncher:
 
     def start(self) -> None:
         """Start the session in the background; refused while the Start button is disabled."""
+        from emr_cmk_notebook.sessions.request import SessionRequest
+
         reason = self._why_not_start()
         if reason:
             raise UserError(f"cannot start yet: {reason}")
         application_id, role_arn, key, context = self._inputs()
-        skip = bool(self.override.value)
-        transport = self.transport.value
+        request = SessionRequest.build(
+            application_id,
+            role_arn,
+            key,
+            context,
+            transport=self.transport.value,
+            skip_check=bool(self.override.value),
+            timeout=self.timeout,
+        )
         self.busy = "starting"
         self.dashboard.value = ""
         self._refresh_buttons()
-        began = time.monotonic()
-        self._show_status("starting", "asking for a session", began)
+        clock = ProgressText("starting")
+        self._show_status("starting", "asking for a session", clock)
 
         def work() -> None:
             try:
-                info = self.manager.start(
-                    application_id,
-                    role_arn,
-                    key,
-                    context,
-                    transport=transport,
-                    skip_check=skip,
-                    timeout=self.timeout,
-                    progress=lambda text: self._show_status("starting", text, began),
+                info = self.kernel.start(
+                    request, progress=lambda text: self._show_status("starting", text, clock)
                 )
             except Exception as exc:  # shown as one line; the manager already cleaned up
                 self.status.value = error_line(f"could not start: {exc}")
             else:
                 self.session = info
                 where = f"session {info.id} on {info.application_id}, disk key {info.key_text()}"
-                if info.kind == "connect" and self.namespace is not None:
-                    self.namespace["spark"] = self.manager.connect_session(info.id).connect()
-                    where += "; spark is its SparkSession"
-                self._show_status(info.state, where, began, done=True)
+                name = self.kernel.bound_name(info)
+                if name is not None:
+                    where += f"; {name} is its SparkSession"
+                self._show_status(info.state, where, clock, done=True)
                 self.dashboard.value = self._dashboard_link(info)
             finally:
                 self.busy = None
@@ -366,29 +370,24 @@ class SessionLauncher:
         self.background.run(work)
 
     def stop(self) -> None:
-        """Delete the session this launcher started, in the background."""
+        """Stop the session this launcher started, in the background."""
         if self.session is None:
             raise UserError("no session was started here")
         info = self.session
         self.busy = "stopping"
         self._refresh_buttons()
-        began = time.monotonic()
-        self._show_status("stopping", f"session {info.id}", began)
+        clock = ProgressText("stopping")
+        self._show_status("stopping", f"session {info.id}", clock)
 
         def work() -> None:
             try:
-                spark = None
-                if info.kind == "connect":
-                    spark = self.manager.connect_session(info.id).spark
-                self.manager.stop(info.id)
-                if spark is not None and self.namespace and self.namespace.get("spark") is spark:
-                    del self.namespace["spark"]
+                self.kernel.stop(info.id)
             except Exception as exc:
                 self.status.value = error_line(f"could not stop session {info.id}: {exc}")
             else:
                 self.session = None
                 self.dashboard.value = ""
-                self._show_status("stopped", f"session {info.id} deleted", began, done=True)
+                self._show_status("stopped", f"session {info.id} ended", clock, done=True)
             finally:
                 self.busy = None
                 self._refresh_buttons()
@@ -407,9 +406,10 @@ class SessionLauncher:
         except UserError as exc:
             self.status.value = error_line(str(exc))
 
-    def _show_status(self, state: str, text: str, began: float, *, done: bool = False) -> None:
-        elapsed = time.monotonic() - began
-        timing = f"took {elapsed:.1f} s" if done else f"{elapsed:.1f} s"
+    def _show_status(
+        self, state: str, text: str, clock: ProgressText, *, done: bool = False
+    ) -> None:
+        timing = f"took {clock.elapsed()}" if done else clock.elapsed()
         self.status.value = f"<b>{html.escape(state)}</b> · {html.escape(text)} · {timing}"
 
     def _dashboard_link(self, info: Any) -> str:

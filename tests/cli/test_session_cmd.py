@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,12 @@ def test_start_list_status_verify_stop(backend, demo, transport):
         {"project": "cli"},
     )
     assert f"emr-cmk session stop {session_id} --application-id {app}" in started.stderr
+    # Progress says what is happening and for how long, as the magic's progress line does.
+    assert re.search(
+        rf"^starting a session on {app}: session {session_id} \w+ \(\d+\.\d s\)$",
+        started.stderr,
+        re.M,
+    ), started.stderr
     try:
         listed = emr_cmk(backend, "list", "--application-id", app, "--json")
         assert session_id in [str(s["id"]) for s in json.loads(listed.stdout)]

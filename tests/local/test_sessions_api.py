@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emr_cmk_notebook.local import ANALYTICS_ACCOUNT
-from emr_cmk_notebook.sessions.connect import keep_release_pool
+from emr_cmk_notebook.sessions.pyspark_compat import keep_release_pool
 from tests.conftest import demo_app_id, key_arn, processes_mentioning, service_data_key_contexts
 
 pytestmark = pytest.mark.integration

@@ -61,3 +61,24 @@ def test_a_trail_bucket_in_s3_is_read_with_a_warning_above(shell, backend, demo)
     )
     assert "excludes KMS events" in usage.to_dict()["completeness"]
     assert "read " in usage.notes[-1] and bucket in usage.notes[-1]
+
+
+def test_usage_rows_are_tied_to_the_session_this_kernel_started(shell, demo):
+    from tests.sessions.conftest import session_role
+
+    marker = uuid.uuid4().hex[:8]
+    info = shell.line(
+        "emr_session",
+        f"start --application-id {demo_app_id(demo)} --role {session_role(demo)} "
+        f"--key alias/emr-analytics --context audit={marker}",
+    )
+    try:
+        shell.line(
+            "emr_key_usage",
+            f"--key alias/emr-analytics --since 1h --no-cache --session {info.id} -o session_rows",
+        )
+    finally:
+        shell.line("emr_session", f"stop {info.id}")
+    frame = shell.user_ns["session_rows"]
+    assert len(frame) and set(frame["session"]) == {str(info.id)}
+    assert set(frame["ctx.audit"]) == {marker}

@@ -20,6 +20,7 @@ from emr_cmk_notebook.local import ANALYTICS_ACCOUNT, SECURITY_ACCOUNT
 from emr_cmk_notebook.readiness import NotReady, check_readiness
 from emr_cmk_notebook.readiness.fixes import Fix, merge
 from emr_cmk_notebook.sessions.connect import start_connect
+from emr_cmk_notebook.sessions.request import SessionRequest
 from tests.conftest import demo_app_id, key_arn
 from tests.readiness.conftest import SESSION_ROLE
 
@@ -217,7 +218,10 @@ def test_the_gates_refuse_what_the_check_finds_before_anything_starts(
         submit_job(target, app_id, role, job_script)
     assert refused.value.report.check(failing).status == "fail"
     with pytest.raises(NotReady) as refused:
-        start_connect(target, app_id, role, KEY, session_key_override=True, timeout=30)
+        request = SessionRequest.build(
+            app_id, role, KEY, transport="connect", session_key_override=True, timeout=30
+        )
+        start_connect(target, request, progress=print)
     assert refused.value.report.check(failing).status == "fail"
     assert refused.value.report.transport == "connect"
     assert _work(backend, app_id) == before

@@ -14,14 +14,11 @@ from emr_cmk_notebook.apps import ApplicationView
 from emr_cmk_notebook.core.encryption import LIVY_CONTEXT, LIVY_KEY_ARN
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.readiness import NotReady
-from emr_cmk_notebook.sessions.connect import (
-    ConnectFailed,
-    check_client,
-    client_spark,
-    connect_url,
-    is_loopback,
-)
+from emr_cmk_notebook.sessions.connect import check_client, is_loopback
+from emr_cmk_notebook.sessions.connect_session import ConnectFailed
+from emr_cmk_notebook.sessions.connect_token import connect_url
 from emr_cmk_notebook.sessions.manager import SkippedCheckWarning
+from emr_cmk_notebook.sessions.pyspark_compat import client_spark
 from emr_cmk_notebook.sessions.results import APPLICATION_DEFAULT, AWS_OWNED
 from tests.conftest import (
     app_id_named,
@@ -217,18 +214,18 @@ def test_a_start_the_service_rejects_is_one_line_and_leaves_nothing(
 def test_notebook_flow_count_refresh_verify_and_stop(
     backend, demo, app_id, role, capsys, caplog, monkeypatch
 ):
-    from emr_cmk_notebook.sessions.connect import ConnectSession
+    from emr_cmk_notebook.sessions.connect_token import SessionToken
 
     key = key_arn(demo, "alias/emr-analytics")
     caplog.set_level(logging.DEBUG)  # pyspark's and grpc's logs too: no token may reach them
     issued: list[str] = []  # every token GetSessionEndpoint handed out (watched, not replaced)
-    refresh = ConnectSession._refresh
+    refresh = SessionToken._refresh
 
     def watched_refresh(self) -> None:
         refresh(self)
         issued.append(self._token)
 
-    monkeypatch.setattr(ConnectSession, "_refresh", watched_refresh)
+    monkeypatch.setattr(SessionToken, "_refresh", watched_refresh)
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "emr_cmk_notebook")
 
@@ -248,7 +245,7 @@ def test_notebook_flow_count_refresh_verify_and_stop(
                 f"--role {role} --key {key} --context project=connect --session-key-override "
                 "--spark-name sc_spark --tag team=risk --idle-timeout 30"
             )
-            assert info.kind == "connect"
+            assert (info.transport, info.kind) == ("connect", None)
             emr = backend.client("emr-serverless")
             view = emr.get_session(applicationId=app_id, sessionId=info.id)["session"]
             assert (view["tags"], view["idleTimeoutMinutes"]) == ({"team": "risk"}, 30)
@@ -320,7 +317,7 @@ def test_the_documented_route_uses_the_applications_key_and_other_kernels_can_at
 
     other = managers()
     listed = {i.id: i for i in other.list(app.id).sessions}
-    assert listed[info.id].kind == "connect"
+    assert listed[info.id].transport == "connect"
     shown = other.list(app.id)
     assert shown.to_frame().set_index("id").loc[info.id, "transport"] == "connect"
     assert f"{info.id} connect" in repr(shown)

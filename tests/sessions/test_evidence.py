@@ -109,7 +109,8 @@ def test_the_magic_verifies_the_active_session_and_refuses_an_unknown_one(live, 
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "emr_cmk_notebook")
     magics = ip.magics_manager.registry["EmrCmk"]
-    magics.__dict__["_session_manager"] = manager
+    saved = magics.kernel().manager
+    magics.kernel().manager = manager
     manager.use(info.id)
     try:
         with pointed_at(backend):
@@ -118,7 +119,7 @@ def test_the_magic_verifies_the_active_session_and_refuses_an_unknown_one(live, 
             with pytest.raises(UserError, match="session 987654 is not known here"):
                 ip.run_line_magic("emr_session", "verify 987654")
     finally:
-        magics.__dict__.pop("_session_manager", None)
+        magics.kernel().manager = saved
 
 
 def test_the_compliance_report_is_one_standalone_file_with_the_evidence_and_no_secret(

@@ -36,12 +36,13 @@ def factory() -> RecordingFactory:
 def launcher(backend, factory):
     """A launcher on its own session manager; whatever it started is deleted afterwards."""
     from emr_cmk_notebook.clients import AwsTarget
+    from emr_cmk_notebook.kernel import KernelSessions
     from emr_cmk_notebook.sessions import SessionManager
     from emr_cmk_notebook.widgets import SessionLauncher
 
     with pointed_at(backend):
         manager = SessionManager(AwsTarget(), cleanup_at_exit=False)
-        made = SessionLauncher(manager, factory=factory)
+        made = SessionLauncher(KernelSessions(manager), factory=factory)
         made.wait_idle(WAIT)
         yield made
         made.wait_idle(WAIT)

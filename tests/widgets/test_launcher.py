@@ -211,7 +211,6 @@ def test_start_reaches_idle_shows_the_dashboard_and_stop_deletes_it(demo, launch
 
 
 def test_emr_session_without_arguments_returns_the_launcher_on_the_kernels_sessions(demo, shell):
-    from emr_cmk_notebook.magics.session_magic import manager
     from emr_cmk_notebook.widgets import SessionLauncher
 
     shell.run(f"%config EmrCmk.default_key = {READY_KEY!r}")
@@ -221,7 +220,7 @@ def test_emr_session_without_arguments_returns_the_launcher_on_the_kernels_sessi
         assert isinstance(made, SessionLauncher)
         made.wait_idle(WAIT)
         magics = shell.ip.magics_manager.registry["EmrCmk"]
-        assert made.manager is manager(magics)
+        assert made.kernel is magics.kernel()
         assert made.key.value == READY_KEY
         assert [(r.key.value, r.value.value) for r in made.context.rows] == [("project", "churn")]
         assert "application/vnd.jupyter.widget-view+json" in made._repr_mimebundle_()
@@ -256,7 +255,7 @@ def test_a_quick_change_of_mind_shows_the_readiness_of_the_last_choice(demo, lau
 def test_spark_connect_from_the_launcher_uses_the_applications_key_and_binds_spark(
     demo_app_keyed, demo, launcher
 ):
-    launcher.namespace = {}
+    launcher.kernel.namespace = {}
     launcher.transport.value = "connect"
     fill_ready_form(launcher, demo)
     # The application's key carries project=churn; without it the form says how to set it.
@@ -270,14 +269,14 @@ def test_spark_connect_from_the_launcher_uses_the_applications_key_and_binds_spa
     launcher.start_button.click()
     launcher.wait_idle(600)
     info = launcher.session
-    assert info is not None and info.kind == "connect", launcher.status.value
+    assert info is not None and info.transport == "connect", launcher.status.value
     assert "spark is its SparkSession" in launcher.status.value
     assert 'href="http' in launcher.dashboard.value
-    assert launcher.namespace["spark"].range(10).count() == 10
+    assert launcher.kernel.namespace["spark"].range(10).count() == 10
 
     launcher.stop_button.click()
     launcher.wait_idle(WAIT)
-    assert "<b>stopped</b>" in launcher.status.value and "spark" not in launcher.namespace
+    assert "<b>stopped</b>" in launcher.status.value and "spark" not in launcher.kernel.namespace
     emr = launcher.manager.target.client("emr-serverless")
     view = emr.get_session(applicationId=info.application_id, sessionId=info.id)["session"]
     assert view["state"] == "TERMINATED"

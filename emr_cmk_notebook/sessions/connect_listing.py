@@ -1,0 +1,75 @@
+"""What a user reads about Spark Connect sessions, from GetSession and ListSessions, without
+connecting to them: state, execution role, and which key protects the worker disks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.sessions.conf import key_in_effect
+from emr_cmk_notebook.sessions.results import SessionInfo
+
+LIVE = ("SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY")
+
+
+def key_of(app: Any, view: Mapping[str, Any]) -> tuple[str, str | None, dict[str, str]]:
+    """Where a session's disk key comes from, the key ARN and its pairs, from its GetSession."""
+    overrides = view.get("configurationOverrides") or {}
+    properties: dict[str, Any] = {}
+    for item in overrides.get("runtimeConfiguration") or []:
+        if item.get("classification") == "spark-defaults":
+            properties.update(item.get("properties") or {})
+    return key_in_effect(properties, app.encryption)
+
+
+def session_info(app: Any, view: Mapping[str, Any]) -> SessionInfo:
+    """What a user reads about a Spark Connect session, from its GetSession view."""
+    source, key_arn, pairs = key_of(app, view)
+    return SessionInfo(
+        id=view["sessionId"],
+        application_id=app.id,
+        state=view["state"],
+        name=view.get("name"),
+        transport="connect",
+        kind=None,
+        role_arn=view.get("executionRoleArn"),
+        key_arn=key_arn,
+        key_source=source,
+        context=pairs,
+        started_at=created(view),
+    )
+
+
+def get_session(target: AwsTarget, application_id: str, session_id: str) -> dict[str, Any]:
+    """GetSession's ``session`` object."""
+    from emr_cmk_notebook import apps
+
+    emr = target.client("emr-serverless")
+    return apps._call(
+        "GetSession", emr.get_session, applicationId=application_id, sessionId=str(session_id)
+    )["session"]
+
+
+def describe(target: AwsTarget, app: Any, session_id: str) -> SessionInfo:
+    """A Spark Connect session's state and disk key, without connecting to it."""
+    return session_info(app, get_session(target, app.id, session_id))
+
+
+def created(view: Mapping[str, Any]) -> float | None:
+    """When the session was created, in epoch seconds (None when not said)."""
+    when = view.get("createdAt")
+    if when is None:
+        return None
+    return when.timestamp() if hasattr(when, "timestamp") else float(when)
+
+
+def list_connect(target: AwsTarget, app: Any) -> list[SessionInfo]:
+    """The application's live Spark Connect sessions (a GetSession each, to read its key)."""
+    emr = target.client("emr-serverless")
+    found = []
+    pages = emr.get_paginator("list_sessions").paginate(applicationId=app.id, states=list(LIVE))
+    for page in pages:
+        for summary in page["sessions"]:
+            found.append(describe(target, app, summary["sessionId"]))
+    return found
