@@ -42,14 +42,16 @@ class LivyTransport:
 
     def __init__(self, target_of: Callable[[], AwsTarget]):
         self._target_of = target_of
-        self._clients: dict[str, LivyClient] = {}
+        self._clients: dict[tuple[AwsTarget, str], LivyClient] = {}
 
     def client(self, application_id: str) -> LivyClient:
-        """The signed Livy client of an application (one per application, reused)."""
-        client = self._clients.get(application_id)
+        """The signed Livy client of an application at the current target (reused until
+        ``%config EmrCmk.endpoint_url``, the profile or the region changes it)."""
+        target = self._target_of()
+        client = self._clients.get((target, application_id))
         if client is None:
-            client = LivyClient.for_application(self._target_of(), application_id)
-            self._clients[application_id] = client
+            client = LivyClient.for_application(target, application_id)
+            self._clients[(target, application_id)] = client
         return client
 
     # --- start -----------------------------------------------------------------------------------

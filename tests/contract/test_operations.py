@@ -399,7 +399,7 @@ def _called() -> tuple[set[str], dict[str, set[str]], set[str]]:
 # The package's own methods whose names are also AWS operations of a service it uses.
 NOT_AWS_CALLS = {
     # The Livy client's POST /sessions (sessions/livy.py), not S3 Express's CreateSession.
-    "create_session": {"manager.py", "livy.py"},
+    "create_session": {"manager.py", "livy.py", "livy_transport.py"},
 }
 
 

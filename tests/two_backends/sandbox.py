@@ -229,7 +229,8 @@ class Sandbox:
             try:
                 undo()
             except Exception as exc:
-                left.append(f"{what}: {type(exc).__name__}: {exc}")
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+                left.append(f"{what}: {code or type(exc).__name__}: {exc}")
         return left
 
     # --- waiting on CloudTrail -----------------------------------------------------------------
