@@ -131,18 +131,14 @@ def test_only_clients_py_makes_boto3_sessions(path):
     assert "boto3" not in imports(path)
 
 
-def test_an_assumed_role_target_acts_as_the_role_and_reports_through_the_boundary(
-    as_account, demo
-):
+def test_an_assumed_role_target_acts_as_the_role_and_reports_through_the_boundary(as_account, demo):
     as_account()
     auditor = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/key-usage-auditor"
     as_auditor = AwsTarget().assume_role(auditor, "emr-cmk-test")
     me = as_auditor.client("sts").get_caller_identity()
     assert me["Account"] == SECURITY_ACCOUNT and ":assumed-role/key-usage-auditor/" in me["Arn"]
-    secret = as_auditor.credentials.secret_access_key
-    assert secret not in repr(as_auditor) and as_auditor.credentials.session_token not in repr(
-        as_auditor
-    )
+    secret, token = as_auditor.credentials.secret_access_key, as_auditor.credentials.session_token
+    assert secret not in repr(as_auditor) and token not in repr(as_auditor)
     with pytest.raises(UserError) as caught:
         as_auditor.client("kms").describe_key(KeyId="alias/emr-nowhere")
     assert isinstance(caught.value, ClientError) and "DescribeKey" in str(caught.value)
