@@ -11,7 +11,7 @@ reaches callers as one of ours.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from emr_cmk_notebook import __version__
@@ -21,14 +21,36 @@ DEFAULT_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
+class RoleCredentials:
+    """An assumed role's temporary credentials; only the access key id is ever shown."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class AwsTarget:
-    """Where calls go: a profile, a region and optionally one endpoint for every service."""
+    """Where calls go: a profile (or an assumed role's credentials), a region and optionally one
+    endpoint for every service."""
 
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
     #: None: ``AWS_MAX_ATTEMPTS`` when set, else 5.
     max_attempts: int | None = None
+    #: None: the profile's or the environment's credentials.
+    credentials: RoleCredentials | None = None
+
+    def assume_role(self, role_arn: str, session_name: str) -> AwsTarget:
+        """The same target acting as ``role_arn``, with credentials from STS AssumeRole."""
+        answer = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+        creds = answer["Credentials"]
+        return self.with_changes(
+            credentials=RoleCredentials(
+                creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+            )
+        )
 
     def with_changes(self, **changes: Any) -> AwsTarget:
         """A copy with some fields changed."""
@@ -41,8 +63,15 @@ class AwsTarget:
 
         from emr_cmk_notebook.aws_errors import add_boundary, translate
 
+        keys: dict[str, str] = {}
+        if self.credentials is not None:
+            keys = {
+                "aws_access_key_id": self.credentials.access_key_id,
+                "aws_secret_access_key": self.credentials.secret_access_key,
+                "aws_session_token": self.credentials.session_token,
+            }
         try:
-            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            session = boto3.Session(profile_name=self.profile, region_name=self.region, **keys)
         except BotoCoreError as exc:
             raise translate(exc) from exc
         session.events.register("creating-client-class", add_boundary)

@@ -113,21 +113,12 @@ def test_the_environment_decides_retries_when_it_says_so(monkeypatch):
 
 # sparkmagic_auth only reads credentials to sign Livy's HTTP requests; it calls no AWS API.
 SIGNS_HTTP_ONLY = {"integrations/sparkmagic_auth.py"}
-# The key owner's assumed-role CloudTrail client, until the usage rewrite uses AwsTarget.
-NOT_YET_THROUGH_THE_BOUNDARY = {"usage/key_usage.py"}
 
 
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param(
-            path,
-            marks=pytest.mark.xfail(
-                str(path.relative_to(PACKAGE)) in NOT_YET_THROUGH_THE_BOUNDARY,
-                reason="makes its own boto3 session",
-                strict=True,
-            ),
-        )
+        path
         for path in modules()
         if layer(path) != "local"
         and path.name != "clients.py"
@@ -138,3 +129,17 @@ NOT_YET_THROUGH_THE_BOUNDARY = {"usage/key_usage.py"}
 def test_only_clients_py_makes_boto3_sessions(path):
     """Every AWS client comes from AwsTarget, so every AWS call passes the boundary."""
     assert "boto3" not in imports(path)
+
+
+def test_an_assumed_role_target_acts_as_the_role_and_reports_through_the_boundary(as_account, demo):
+    as_account()
+    auditor = f"arn:aws:iam::{SECURITY_ACCOUNT}:role/key-usage-auditor"
+    as_auditor = AwsTarget().assume_role(auditor, "emr-cmk-test")
+    me = as_auditor.client("sts").get_caller_identity()
+    assert me["Account"] == SECURITY_ACCOUNT and ":assumed-role/key-usage-auditor/" in me["Arn"]
+    secret, token = as_auditor.credentials.secret_access_key, as_auditor.credentials.session_token
+    assert secret not in repr(as_auditor) and token not in repr(as_auditor)
+    with pytest.raises(UserError) as caught:
+        as_auditor.client("kms").describe_key(KeyId="alias/emr-nowhere")
+    assert isinstance(caught.value, ClientError) and "DescribeKey" in str(caught.value)
+    assert secret not in str(caught.value)

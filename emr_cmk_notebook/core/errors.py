@@ -7,6 +7,11 @@ the service's error code.
 
 from __future__ import annotations
 
+# The error codes AWS answers with when a caller is throttled: wait and call again.
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
+)
+
 
 def one_line(message: str, hint: str | None = None) -> str:
     """``message`` on one line, with the hint in parentheses after it."""

@@ -16,14 +16,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from emr_cmk_notebook.clients import AwsTarget, local_backend_status, service_endpoint
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import THROTTLING_CODES, ServiceFault, UserError
 
 SIGNING_NAME = "emr-serverless"
 AWS_LIVY_URL = "https://{app}.livy.emr-serverless-services.{region}.amazonaws.com"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"}
-)
 
 
 class LivyError(ServiceFault):

@@ -24,9 +24,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import THROTTLING_CODES, EmrCmkError, ServiceFault, UserError
+
+if TYPE_CHECKING:
+    from emr_cmk_notebook.aws_errors import AwsError
 
 LOOKUP_TPS = 2.0
 PAGE_SIZE = 50
@@ -35,9 +38,6 @@ HISTORY_SECONDS = 90 * 24 * 3600
 # arrives, so the oldest time asked for stays this far inside the window.
 HISTORY_MARGIN_SECONDS = 300
 SETTLE_SECONDS = 15 * 60
-_RETRY_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
-)
 _MAX_RETRIES = 8
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 20.0
@@ -336,28 +336,24 @@ def _read_gap(
 def _lookup(
     stream: Stream, params: dict[str, Any], limiter: RateLimiter, stats: HarvestStats
 ) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from emr_cmk_notebook.aws_errors import AwsCallFailed, AwsRefused, AwsRequestInvalid
 
     for attempt in range(_MAX_RETRIES + 1):
         limiter.wait()
         stats.calls += 1
         try:
             return stream.client.lookup_events(**params)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
+        except (AwsRefused, AwsRequestInvalid) as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code not in _RETRY_CODES and status < 500:
+            throttled = exc.code in THROTTLING_CODES
+            if not throttled and status < 500:
                 stats.failed += 1
-                raise _refusal(stream, code, error.get("Message", "")) from None
-            stats.throttled += code in _RETRY_CODES
-        except BotoCoreError as exc:
+                raise _refusal(stream, exc) from exc
+            stats.throttled += throttled
+        except AwsCallFailed:
             if attempt == _MAX_RETRIES:
                 stats.failed += 1
-                raise ServiceFault(
-                    f"CloudTrail in {stream.region} could not be reached: {exc}",
-                    operation="LookupEvents",
-                ) from None
+                raise
         if attempt < _MAX_RETRIES:
             ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)
             time.sleep(ceiling / 2 + random.uniform(0, ceiling / 2))
@@ -369,16 +365,18 @@ def _lookup(
     )
 
 
-def _refusal(stream: Stream, code: str, message: str) -> Exception:
+def _refusal(stream: Stream, exc: AwsError) -> EmrCmkError:
+    """The boundary's refusal, saying which account and region refused (the key owner's role
+    reads the owner's account)."""
     where = f"account {stream.account}, {stream.region}"
-    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+    if "AccessDenied" in exc.code or exc.code == "UnauthorizedOperation":
         return UserError(
-            f"CloudTrail refused LookupEvents in {where}: {message or code}",
+            f"CloudTrail refused LookupEvents in {where}: {exc.detail or exc.code}",
             hint="the caller needs cloudtrail:LookupEvents",
         )
     return ServiceFault(
-        f"CloudTrail LookupEvents failed in {where}: {code}: {message}",
-        code=code,
+        f"CloudTrail LookupEvents failed in {where}: {exc.code}: {exc.detail}",
+        code=exc.code,
         operation="LookupEvents",
     )
 

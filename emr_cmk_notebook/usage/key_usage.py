@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from emr_cmk_notebook.clients import AwsTarget, service_endpoint
 from emr_cmk_notebook.core.arns import KEY_ARN_PATTERN, parse_arn, quoted, role_arn_problem
-from emr_cmk_notebook.core.errors import ServiceFault, UserError
+from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.usage import athena as sql
 from emr_cmk_notebook.usage import harvest as lookup
 from emr_cmk_notebook.usage.completeness import Completeness, history_gaps, trail_gaps
@@ -242,16 +242,14 @@ class KeyUsage:
         streams = _streams(target, regions, owner_role_arn, _key_owner(self.key_arn))
         start, end = self.window.epoch()
         with harvest_bars(progress_bar, also=progress) as show:
-            records, self.stats = _aws_call(
-                lambda: lookup.harvest(
-                    streams,
-                    self.key_arn,
-                    start,
-                    end,
-                    cache=lookup.cache_dir() if cache else None,
-                    progress=show,
-                    settle=settle,
-                )
+            records, self.stats = lookup.harvest(
+                streams,
+                self.key_arn,
+                start,
+                end,
+                cache=lookup.cache_dir() if cache else None,
+                progress=show,
+                settle=settle,
             )
         self._take(parse_records(records))
         now = pd.Timestamp.now(tz="UTC").to_pydatetime()
@@ -315,7 +313,7 @@ class KeyUsage:
             bucket = bucket_of(str(path)) if path is not None else None
             self.completeness = trail_check(target, regions, bucket)
         if path is not None and is_s3_url(path) and local is None:
-            rows = _aws_call(lambda: self._athena_rows(target, str(path), query, options))
+            rows = self._athena_rows(target, str(path), query, options)
             where = f"Athena table {table} over {path}"
         else:
             # The local backend has no Athena: the same SQL runs with DuckDB over the files.
@@ -470,14 +468,9 @@ def resolve_key_arn(key: str, target: AwsTarget) -> str:
     """The key ARN of a key ARN, key id or alias (aliases and ids are looked up with KMS)."""
     if KEY_ARN_PATTERN.fullmatch(key):
         return key
-    from botocore.exceptions import BotoCoreError
-
     from emr_cmk_notebook.keys import describe_key
 
-    try:
-        return describe_key(target.client("kms"), key).arn
-    except BotoCoreError as exc:
-        raise _connection_error(exc) from None
+    return describe_key(target.client("kms"), key).arn
 
 
 def _key_arn_or_none(key: str, target: AwsTarget) -> str | None:
@@ -513,12 +506,7 @@ def _streams(
     target: AwsTarget, regions: list[str], owner_role_arn: str | None, key_owner: str | None
 ) -> list[lookup.Stream]:
     caller = _caller_account(target)
-    streams = [
-        lookup.Stream(
-            caller, region, target.with_changes(region=region, max_attempts=1).client("cloudtrail")
-        )
-        for region in regions
-    ]
+    streams = [lookup.Stream(caller, region, _lookup_client(target, region)) for region in regions]
     if owner_role_arn:
         owner = parse_arn(owner_role_arn).account
         if key_owner and owner != key_owner:
@@ -527,65 +515,20 @@ def _streams(
                 hint="give a role in the key owner's account",
             )
         if owner != caller:
-            session = _aws_call(lambda: _assumed_session(target, owner_role_arn))
+            as_owner = target.assume_role(owner_role_arn, "emr-cmk-key-usage")
             streams += [
-                lookup.Stream(owner, region, _client(session, target, region)) for region in regions
+                lookup.Stream(owner, region, _lookup_client(as_owner, region)) for region in regions
             ]
     return streams
 
 
-def _caller_account(target: AwsTarget) -> str:
-    return _aws_call(lambda: target.client("sts").get_caller_identity()["Account"])
-
-
-def _assumed_session(target: AwsTarget, role_arn: str) -> Any:
-    import boto3
-
-    creds = target.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="emr-cmk-key-usage")[
-        "Credentials"
-    ]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-
-
-def _client(session: Any, target: AwsTarget, region: str) -> Any:
-    from botocore.config import Config
-
+def _lookup_client(target: AwsTarget, region: str) -> Any:
     # Retries are the harvest's own (paced, jittered); botocore must not add its own.
-    return session.client(
-        "cloudtrail",
-        region_name=region,
-        endpoint_url=target.endpoint_url or service_endpoint("cloudtrail"),
-        config=Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
+    return target.with_changes(region=region, max_attempts=1).client("cloudtrail")
 
 
-def _aws_call(call: Callable[[], Any]) -> Any:
-    """Run ``call``, turning boto errors into one-line errors."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        return call()
-    except NoCredentialsError:
-        raise UserError(
-            "no AWS credentials found",
-            hint='configure a profile, or run `eval "$(emr-cmk local env)"` for the local backend',
-        ) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", "Unknown"), error.get("Message", "")
-        if code in ("AccessDenied", "AccessDeniedException"):
-            raise UserError(f"AWS refused the call: {message or code}") from None
-        raise ServiceFault(f"{code}: {message}", code=code) from None
-    except BotoCoreError as exc:
-        raise _connection_error(exc) from None
-
-
-def _connection_error(exc: Exception) -> ServiceFault:
-    return ServiceFault(f"AWS could not be reached: {exc}")
+def _caller_account(target: AwsTarget) -> str:
+    return target.client("sts").get_caller_identity()["Account"]
 
 
 def _local_backend(target: AwsTarget) -> dict[str, Any] | None:

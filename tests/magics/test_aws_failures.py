@@ -29,21 +29,7 @@ MAGICS = {
     "session list": f"emr_session list --application-id {APP}",
     "session use": f"emr_session use 1 --application-id {APP}",
 }
-# usage/key_usage.py still catches NoCredentialsError itself and words its own message.
-NOT_YET_THROUGH_THE_BOUNDARY = {("key usage", "no credentials")}
-CASES = [
-    pytest.param(
-        magic,
-        failure,
-        marks=pytest.mark.xfail(
-            (magic, failure) in NOT_YET_THROUGH_THE_BOUNDARY,
-            reason="usage/ words its own no-credentials message, without %emr_local start",
-            strict=True,
-        ),
-    )
-    for magic in MAGICS
-    for failure in FAILURES
-]
+CASES = [(magic, failure) for magic in MAGICS for failure in FAILURES]
 
 
 @pytest.fixture

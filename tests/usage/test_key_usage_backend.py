@@ -188,3 +188,25 @@ def test_a_window_older_than_event_history_asks_only_for_the_last_90_days(
     assert usage.stats.failed == 0
     assert "event history keeps 90 days" in usage.warning()
     assert "only in the trail's S3 logs" in usage.warning()
+
+
+def test_a_throttled_harvest_in_both_accounts_retries_until_it_has_every_call(
+    backend, demo, target, job_script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMR_CMK_HOME", str(tmp_path))
+    shared = demo["shared_key_arn"]
+    marker = f"t-{uuid.uuid4().hex[:8]}"
+    run_job(backend, demo_app_id(demo), job_script, shared, {"run": marker})
+    calm = KeyUsage.fetch(shared, since="1h", target=target, owner_role_arn=AUDITOR, cache=False)
+    backend.settings(faults={"throttle_rate": 0.4, "services": ["cloudtrail"], "seed": 3})
+    try:
+        throttled = KeyUsage.fetch(
+            shared, since="1h", target=target, owner_role_arn=AUDITOR, cache=False
+        )
+    finally:
+        backend.settings(faults={})
+    assert throttled.stats.throttled > 0 and throttled.stats.failed == 0
+    assert set(throttled.to_frame()["event_id"]) == set(calm.to_frame()["event_id"])
+    assert marker in {
+        (context or {}).get("run") for context in throttled.to_frame()["encryption_context"]
+    }
