@@ -73,11 +73,6 @@ class ArrowResult:
     rows: int
     # The DataFrame's row count when it was cut; None when every row came back.
     total: int | None
-    chunks: int
-
-    @property
-    def cut(self) -> bool:
-        return self.total is not None
 
     def notice(self) -> str | None:
         """One line saying the result was cut, or None."""
@@ -116,7 +111,7 @@ def fetch(
         parts.append(run(CHUNK.format(encoded=ENCODED, start=start, end=start + chunk_bytes)))
     run(FORGET.format(encoded=ENCODED))
     frame = arrow_frame(_read_stream("".join(parts)))
-    return ArrowResult(frame=frame, rows=head["rows"], total=head["total"], chunks=head["chunks"])
+    return ArrowResult(frame=frame, rows=head["rows"], total=head["total"])
 
 
 def _read_stream(encoded: str) -> Any:
@@ -137,9 +132,9 @@ def _size(count: int) -> str:
 
 
 def arrow_frame(table: Any) -> Any:
-    """An Arrow table as pandas with exact dtypes: int64/float64/bool/tz-aware datetime64 stay
-    native, integers and booleans with nulls become nullable (``Int64``, ``boolean``), strings,
-    decimals, dates and nested values are Python objects (lists, dicts)."""
+    """An Arrow table as pandas with exact dtypes: int64/float64/bool stay native, instants are
+    ``datetime64[us, UTC]``, integers and booleans with nulls become nullable (``Int64``,
+    ``boolean``), strings, decimals, dates and nested values are Python objects (lists, dicts)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -149,6 +144,9 @@ def arrow_frame(table: Any) -> Any:
         if column.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
             nullable = pd.api.types.pandas_dtype(_NULLABLE.get(str(kind), "Int64"))
             frame.isetitem(index, column.to_pandas(types_mapper=lambda _, d=nullable: d))
+        elif pa.types.is_timestamp(kind) and kind.tz and kind.tz != "UTC":
+            # Spark writes instants in the session's time zone; the same instants, in UTC.
+            frame.isetitem(index, frame.iloc[:, index].dt.tz_convert("UTC"))
         elif _nested(kind):
             frame.isetitem(
                 index, pd.Series([_python(v, kind) for v in column.to_pylist()], dtype=object)

@@ -110,6 +110,15 @@ def test_every_column_type_comes_back_with_its_exact_dtype_and_nulls(shell):
     assert pd.isna(second["maybe_at"])
 
 
+def test_instants_come_back_in_utc_whatever_the_sessions_time_zone(shell):
+    shell.run(
+        "%%emr_spark -o zoned\nspark.conf.set('spark.sql.session.timeZone', 'Asia/Tokyo')\n"
+        "spark.sql(\"SELECT TIMESTAMP'2024-03-01 09:00:00 Asia/Tokyo' AS at\")"
+    )
+    shell.run("%%emr_spark\nspark.conf.set('spark.sql.session.timeZone', 'UTC')")
+    assert shell.user_ns["zoned"]["at"].tolist() == [pd.Timestamp("2024-03-01 00:00", tz="UTC")]
+
+
 def test_a_large_integer_with_nulls_stays_exact(shell):
     shell.run(
         "%%emr_spark -o big\nspark.sql('SELECT IF(id = 0, NULL, 9007199254740993 + id) AS n "
@@ -184,3 +193,32 @@ def test_sql_dash_o_comes_back_through_arrow_beyond_livys_sql_rows(shell, capsys
 def test_dash_o_on_a_cell_not_ending_with_a_dataframe_is_one_line(shell):
     with pytest.raises(StatementFailed, match="needs the cell to end with a Spark DataFrame"):
         shell.run("%%emr_spark -o number\n41 + 1")
+
+
+def test_dash_o_through_nbclient_in_a_real_kernel(backend, demo):
+    import nbformat
+    from nbclient import NotebookClient
+
+    start = (
+        f"%emr_session start --application-id {demo_app_id(demo)} --role {session_role(demo)} "
+        "--key alias/emr-analytics"
+    )
+    cells = [
+        "%load_ext emr_cmk_notebook",
+        start,
+        "%%emr_spark -o head -n 10\nspark.range(100000).selectExpr("
+        "'id', \"TIMESTAMP'2024-01-01 00:00:00 UTC' AS at\")",
+        "print(len(head), head['id'].dtype, head['at'].dtype)",
+        "%emr_session stop --all",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    with pointed_at(backend):
+        NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    shown = [
+        output.get("text", "")
+        for cell in notebook.cells
+        for output in cell.outputs
+        if output.get("output_type") == "stream"
+    ]
+    assert "10 of 100,000 rows; -n N for more\n" in shown
+    assert "10 int64 datetime64[us, UTC]\n" in shown
