@@ -28,7 +28,12 @@ from emr_cmk_notebook.local.emr import EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import check_submission_key
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.identity import Identity
-from emr_cmk_notebook.local.livy_session import LivySession, SessionSpec, Statement
+from emr_cmk_notebook.local.livy_session import (
+    MESSAGE_LIMIT_SETTING,
+    LivySession,
+    SessionSpec,
+    Statement,
+)
 from emr_cmk_notebook.local.session_host import SessionHost
 from emr_cmk_notebook.local.settings import checked_setting
 from emr_cmk_notebook.local.spark_driver import FORCED_SPARK_CONF
@@ -208,6 +213,8 @@ class LivyEndpoint(SessionHost):
         problem = role_arn_problem(role)
         if problem:
             raise LivyError(400, f"{EXECUTION_ROLE} {role!r} {problem}")
+        if not conf.get(MESSAGE_LIMIT_SETTING, "1").isdigit():
+            raise LivyError(400, f"conf {MESSAGE_LIMIT_SETTING} must be a number of bytes")
         ttl, ttl_seconds = _ttl(data.get("ttl"), app["releaseLabel"])
         region = app["arn"].split(":")[3]
         passed = {"applicationId": app["applicationId"], "executionRoleArn": role}

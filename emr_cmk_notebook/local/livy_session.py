@@ -28,6 +28,10 @@ from emr_cmk_notebook.local.spark_driver import DEFAULT_SPARK_CONF, FORCED_SPARK
 FINAL_STATES = frozenset({"error", "dead", "killed", "success"})
 LOG_LINES_KEPT = 10_000
 LOG_LINES_IN_VIEW = 10
+# Livy's limit on one message from the session (livy.rsc.rpc.max.size, RSCConf's default 50 MiB);
+# a session's conf may set it, as Livy passes livy.rsc.* settings on to the session.
+MESSAGE_LIMIT_SETTING = "livy.rsc.rpc.max.size"
+DEFAULT_MESSAGE_LIMIT = 50 * 1024 * 1024
 # Spark's own default for spark.redaction.regex.
 _SECRET_NAME = re.compile(r"(?i)secret|password|token|access[.]key")
 REDACTED = "*********(redacted)"
@@ -282,13 +286,27 @@ class LivySession:
     def _statement_done(self, statement_id: int, output: dict[str, Any], cancelled: bool) -> None:
         with self._lock:
             statement = self.statements[statement_id]
-            statement.output = output
+            statement.output = self._within_message_limit(output)
             statement.completed = _now_ms()
             statement.state = "cancelled" if cancelled else "available"
             if self.state == "busy":
                 self.state = "idle"
             self.last_activity = time.monotonic()
         self._run_next()
+
+    def _within_message_limit(self, output: dict[str, Any]) -> dict[str, Any]:
+        """The output, or the error Livy gives when it is larger than one message may be."""
+        limit = int(self.spec.conf.get(MESSAGE_LIMIT_SETTING, DEFAULT_MESSAGE_LIMIT))
+        size = len(json.dumps(output).encode())
+        if size <= limit:
+            return output
+        return {
+            "status": "error",
+            "execution_count": output.get("execution_count"),
+            "ename": "IllegalArgumentException",
+            "evalue": f"Message ({size} bytes) exceeds maximum allowed size ({limit} bytes).",
+            "traceback": [],
+        }
 
     def _run_next(self) -> None:
         """Hand the oldest waiting statement to the driver when it has nothing to do."""

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Int, List, Unicode, observe
+from traitlets import Bool, Enum, Int, List, TraitError, Unicode, observe, validate
 
 from emr_cmk_notebook.core.errors import EmrCmkError
 from emr_cmk_notebook.magics.args import HelpShown
@@ -49,7 +49,25 @@ class EmrCmk(Magics):
     debug = Bool(
         False, config=True, help="show emr-cmk errors with their full traceback, not one line"
     )
+    max_result_bytes = Int(
+        256 * 1024 * 1024,
+        config=True,
+        help="largest result (Arrow bytes) %%emr_spark -o brings into this kernel",
+    )
+    # Far under Livy's limit on one message from the session (livy.rsc.rpc.max.size, 50 MiB).
+    result_chunk_bytes = Int(
+        8 * 1024 * 1024,
+        config=True,
+        help="characters of a -o result per Livy statement output (Livy's limit: 50 MiB)",
+    )
     _kernel: Any = None
+
+    @validate("max_result_bytes", "result_chunk_bytes")
+    def _positive(self, proposal: dict[str, Any]) -> int:
+        name = proposal["trait"].name
+        if proposal["value"] < 1:
+            raise TraitError(f"EmrCmk.{name} must be at least 1 byte")
+        return proposal["value"]
 
     @observe(
         "region",
@@ -62,6 +80,8 @@ class EmrCmk(Magics):
         "default_transport",
         "wait_timeout",
         "debug",
+        "max_result_bytes",
+        "result_chunk_bytes",
     )
     def _echo_change(self, change: dict[str, Any]) -> None:
         print(f"EmrCmk.{change['name']}: {change['old']!r} -> {change['new']!r}")

@@ -1,14 +1,14 @@
 """``%%emr_spark [-o VAR] [--sql]``: run the cell in the active session.
 
-With ``-o VAR`` a pyspark cell must end with a DataFrame expression; its first ``--max-rows`` rows
-come back as a pandas DataFrame in ``VAR`` (read with a second statement that serialises them as
-JSON). With ``--sql`` the query's table comes back directly.
+With ``-o VAR`` a pyspark cell (or the ``--sql`` query) must end with a DataFrame; its first
+``--max-rows`` rows come back as a pandas DataFrame in ``VAR`` through Arrow (see
+``sessions/arrow_results.py``), with one line saying so when rows were left behind. Without
+``-o``, ``--sql`` shows the query's table.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import sys
 from typing import Any
 
@@ -22,20 +22,6 @@ PARSER.add_argument("-s", "--session", type=int, help="session id (default: the 
 
 # The name the cell's last DataFrame is kept under on the session between the two statements.
 HOLDER = "_emr_cmk_output"
-SERIALISE = """\
-import json as _emr_cmk_json
-try:
-    if not (hasattr({holder}, "schema") and hasattr({holder}, "take")):
-        raise TypeError(
-            "-o needs the cell to end with a Spark DataFrame, not " + type({holder}).__name__
-        )
-    print(_emr_cmk_json.dumps({{
-        "schema": _emr_cmk_json.loads({holder}.schema.json()),
-        "data": [list(_emr_cmk_row) for _emr_cmk_row in {holder}.take({rows})],
-    }}, default=str))
-finally:
-    del {holder}
-"""
 
 
 def run(magics: Any, line: str, cell: str) -> None:
@@ -47,25 +33,43 @@ def run(magics: Any, line: str, cell: str) -> None:
     if args.max_rows < 1:
         raise MagicUsageError("%%emr_spark: --max-rows must be at least 1")
     sessions = magics.kernel().manager
-    if args.sql:
-        result = _checked(sessions.run(cell, kind="sql", session_id=args.session))
-        if args.output:
-            magics.shell.user_ns[args.output] = result.to_frame()
+    if args.sql and args.output:
         from IPython.display import display
 
-        display(result)
+        _checked(sessions.run(f"{HOLDER} = spark.sql({cell!r})", session_id=args.session))
+        display(_bring_back(magics, args))
+        return None
+    if args.sql:
+        from IPython.display import display
+
+        display(_checked(sessions.run(cell, kind="sql", session_id=args.session)))
         return None
     code = _keep_last_expression(cell) if args.output else cell
     result = _checked(sessions.run(code, session_id=args.session))
     if result.text:
         print(result.text)
     if args.output:
-        from emr_cmk_notebook.sessions.results import table_to_frame
-
-        serialise = SERIALISE.format(holder=HOLDER, rows=int(args.max_rows))
-        table = _checked(sessions.run(serialise, session_id=args.session))
-        magics.shell.user_ns[args.output] = table_to_frame(json.loads(table.text))
+        _bring_back(magics, args)
     return None
+
+
+def _bring_back(magics: Any, args: Any) -> Any:
+    """The DataFrame kept under HOLDER into the variable ``-o`` names, through Arrow."""
+    from emr_cmk_notebook.sessions.arrow_results import fetch
+
+    sessions = magics.kernel().manager
+    result = fetch(
+        lambda code: _checked(sessions.run(code, session_id=args.session)).text,
+        HOLDER,
+        args.max_rows,
+        max_bytes=magics.max_result_bytes,
+        chunk_bytes=magics.result_chunk_bytes,
+    )
+    magics.shell.user_ns[args.output] = result.frame
+    notice = result.notice()
+    if notice:
+        print(notice)
+    return result.frame
 
 
 def _checked(result: Any) -> Any:
