@@ -6,6 +6,10 @@ In a kernel the output is an ipywidgets bar whose display also carries the same 
 and one that does not (nbclient, nbconvert) shows one line updated in place. Outside a kernel (a
 terminal) it is one line rewritten with a carriage return. When the statement ends, for whatever
 reason, the bar is closed and one final line stays: nothing is left frozen.
+
+The dashboard link (GetResourceDashboard) is a pre-signed URL that lets whoever holds it in, so
+it is shown only as the live bar's link: never in the text line, nor in the final line that is
+saved with the notebook.
 """
 
 from __future__ import annotations
@@ -80,17 +84,16 @@ class SparkProgressDisplay:
             self._handle = display(self._bundle(), raw=True, display_id=True)
 
     def line(self) -> str:
-        """``label: running · 45% · tasks 8/16 (2.0 s) · dashboard: URL``."""
-        text = self.clock.line(self.last.summary())
-        return f"{text} · dashboard: {self.link}" if self.link else text
+        """``label: running · 45% · stages 1/2 · tasks 8/16 (2.0 s)``."""
+        return self.clock.line(self.last.summary())
 
     def update(self, progress: SparkProgress) -> None:
         """Show where the statement is now."""
         if self.ended or self.mode == "off":
             return
         self.last = progress
-        self._ask_link()
         if self._bar is not None:
+            self._ask_link()
             self._bar.value = progress.done_fraction or 0.0
             self._words.value = self._html()
         now = time.monotonic()
@@ -130,12 +133,16 @@ class SparkProgressDisplay:
 
     def _bundle(self) -> dict[str, Any]:
         if self._box is None:
-            return {"text/plain": self.line(), "text/html": self._html()}
+            return {
+                "text/plain": self.line(),
+                "text/html": f"<code>{html.escape(self.line())}</code>",
+            }
         # The widget's view, with the line for frontends that do not render widgets.
         return {**(self._box._repr_mimebundle_() or {}), "text/plain": self.line()}
 
     def _html(self) -> str:
-        text = html.escape(self.clock.line(self.last.summary()))
+        """The bar's words, with the dashboard link while it runs."""
+        text = html.escape(self.line())
         if not self.link:
             return f"<code>{text}</code>"
         href = html.escape(self.link, quote=True)
