@@ -7,7 +7,7 @@ session started from either is exposed, listed and stopped the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
@@ -27,12 +27,15 @@ class KernelSessions:
         target: AwsTarget | None = None,
         namespace: dict[str, Any] | None = None,
         shell: Any = None,
+        on_spark: Callable[[Any, SessionInfo], None] | None = None,
     ):
         self.manager = manager if manager is not None else SessionManager(target)
         # Where a Spark Connect session's SparkSession is bound (the user namespace).
         self.namespace = namespace
         # The IPython shell whose sparkmagic magics get the Livy sessions.
         self.shell = shell
+        # Told of each Spark Connect SparkSession bound here (the notebook shows its progress).
+        self.on_spark = on_spark
         self.bound: dict[str, str] = {}
         self.registered: set[str] = set()
 
@@ -72,6 +75,8 @@ class KernelSessions:
     def _expose(self, info: SessionInfo, spark_name: str) -> None:
         if info.transport == "connect":
             spark = self.manager.connect_session(info.id).spark
+            if self.on_spark is not None and str(info.id) not in self.bound:
+                self.on_spark(spark, info)
             if self.namespace is not None:
                 self.namespace[spark_name] = spark
                 self.bound[str(info.id)] = spark_name

@@ -3,8 +3,9 @@
 The backend starts this process, sends a ``start`` message with the Spark settings on stdin and
 then one JSON message per line: ``run`` (a statement), ``cancel`` (the running statement) or
 ``stop``. Answers go back as JSON lines on the process's original stdout (``ready``, ``started``,
-``result``, ``failed``); file descriptor 1 is pointed at stderr before the JVM starts, so Spark's
-own output and log lines end up on stderr, which the backend keeps as the session log.
+``progress``, ``result``, ``failed``); file descriptor 1 is pointed at stderr before the JVM
+starts, so Spark's own output and log lines end up on stderr, which the backend keeps as the
+session log.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SQL_MAX_ROWS = 1000
 # The file name statements are compiled under; tracebacks and interrupts look for it.
 STATEMENT_FILE = "<stdin>"
 CANCEL_RETRY_SECONDS = 0.2
+# How often the running statement's Spark jobs are read from Spark's status tracker.
+PROGRESS_SECONDS = 0.25
 
 
 class StatementCancelled(BaseException):
@@ -142,6 +145,7 @@ class Runner:
         self.current = statement_id
         self.spark.sparkContext.setJobGroup(_job_group(statement_id), code[:200], True)
         self.channel.send({"event": "started", "id": statement_id})
+        threading.Thread(target=self._report_progress, args=(statement_id,), daemon=True).start()
         try:
             data = self.run_sql(code) if kind == "sql" else self.run_python(code)
             output: dict[str, Any] = {"status": "ok", "data": data}
@@ -154,6 +158,17 @@ class Runner:
         self.channel.send(
             {"event": "result", "id": statement_id, "output": output, "cancelled": cancelled}
         )
+
+    def _report_progress(self, statement_id: int) -> None:
+        """Send the statement's tasks (done, total) whenever they change."""
+        last = None
+        while self.current == statement_id:
+            with contextlib.suppress(Exception):  # a JVM that is going away reports nothing
+                counts = job_group_progress(self.spark.sparkContext, _job_group(statement_id))
+                if counts != last and self.current == statement_id:
+                    self.channel.send({"event": "progress", "id": statement_id, **counts})
+                    last = counts
+            time.sleep(PROGRESS_SECONDS)
 
     def run_python(self, code: str) -> dict[str, Any]:
         """Run ``code``; its printed output plus the repr of a final expression is the text."""
@@ -179,6 +194,17 @@ class Runner:
         }
         text = frame._jdf.showString(20, 20, False)
         return {"application/json": table, "text/plain": text.rstrip("\n")}
+
+
+def job_group_progress(sc: Any, group: str) -> dict[str, list[int]]:
+    """Spark's own count of a job group's tasks, ``{"tasks": [done, total]}`` over all its jobs'
+    stages: what Livy makes a statement's ``progress`` from."""
+    tracker = sc.statusTracker()
+    jobs = [tracker.getJobInfo(job) for job in tracker.getJobIdsForGroup(group)]
+    stage_ids = {stage for job in jobs if job is not None for stage in job.stageIds}
+    # A stage not submitted yet (or skipped) has no info: its tasks are not known yet.
+    stages = [s for s in map(tracker.getStageInfo, stage_ids) if s is not None]
+    return {"tasks": [sum(s.numCompletedTasks for s in stages), sum(s.numTasks for s in stages)]}
 
 
 def _job_group(statement_id: int) -> str:

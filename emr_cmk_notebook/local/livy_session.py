@@ -62,16 +62,20 @@ class Statement:
     output: dict[str, Any] | None = None
     started: int = 0
     completed: int = 0
+    # Tasks of the statement's Spark jobs, done and in all, as its driver last reported them.
+    tasks: tuple[int, int] = (0, 0)
 
     def view(self) -> dict[str, Any]:
         """The Livy statement object."""
         done = self.state in ("available", "error", "cancelled")
+        finished, total = self.tasks
         return {
             "id": self.id,
             "code": self.code,
             "state": self.state,
             "output": self.output,
-            "progress": 1.0 if done else 0.0,
+            # Livy's progress: completed tasks of the statement's jobs over their tasks.
+            "progress": 1.0 if done else (finished / total if total else 0.0),
             "started": self.started,
             "completed": self.completed,
         }
@@ -255,6 +259,8 @@ class LivySession:
                     self._ready(event["appId"], delay)
                 elif kind == "started":
                     self._statement_started(event["id"])
+                elif kind == "progress":
+                    self._statement_progress(event["id"], event["tasks"])
                 elif kind == "result":
                     self._statement_done(event["id"], event["output"], event["cancelled"])
                 elif kind == "failed":
@@ -282,6 +288,12 @@ class LivySession:
             if statement.state == "waiting":
                 statement.state = "running"
             statement.started = _now_ms()
+
+    def _statement_progress(self, statement_id: int, tasks: list[int]) -> None:
+        with self._lock:
+            statement = self.statements[statement_id]
+            if statement.state in ("running", "cancelling"):
+                statement.tasks = (int(tasks[0]), int(tasks[1]))
 
     def _statement_done(self, statement_id: int, output: dict[str, Any], cancelled: bool) -> None:
         with self._lock:

@@ -60,6 +60,13 @@ class EmrCmk(Magics):
         config=True,
         help="characters of a -o result per Livy statement output (Livy's limit: 50 MiB)",
     )
+    progress = Enum(
+        ["auto", "widget", "text", "off"],
+        default_value="auto",
+        config=True,
+        help="a running statement's progress: a widget bar, a text line, or none (auto: the bar "
+        "in a kernel, with the line for frontends without widgets)",
+    )
     _kernel: Any = None
 
     @validate("max_result_bytes", "result_chunk_bytes")
@@ -82,6 +89,7 @@ class EmrCmk(Magics):
         "debug",
         "max_result_bytes",
         "result_chunk_bytes",
+        "progress",
     )
     def _echo_change(self, change: dict[str, Any]) -> None:
         print(f"EmrCmk.{change['name']}: {change['old']!r} -> {change['new']!r}")
@@ -101,10 +109,17 @@ class EmrCmk(Magics):
                 target=self.target(),
                 namespace=self.shell.user_ns if self.shell is not None else None,
                 shell=self.shell,
+                on_spark=self._watch_spark,
             )
         else:
             self._kernel.manager.target = self.target()
         return self._kernel
+
+    def _watch_spark(self, spark: Any, info: Any) -> None:
+        from emr_cmk_notebook.widgets.spark_progress import watch_connect
+
+        manager = self.kernel().manager
+        watch_connect(spark, self.shell, lambda: self.progress, lambda: manager.dashboard_url(info))
 
     def _run(self, module: str, line: str, cell: str | None = None) -> Any:
         handler = importlib.import_module(f"emr_cmk_notebook.magics.{module}")

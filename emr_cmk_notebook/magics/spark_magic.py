@@ -32,25 +32,36 @@ def run(magics: Any, line: str, cell: str) -> None:
         raise MagicUsageError(f"%%emr_spark: -o {args.output!r} is not a Python variable name")
     if args.max_rows < 1:
         raise MagicUsageError("%%emr_spark: --max-rows must be at least 1")
-    sessions = magics.kernel().manager
     if args.sql and args.output:
         from IPython.display import display
 
-        _checked(sessions.run(f"{HOLDER} = spark.sql({cell!r})", session_id=args.session))
+        _run(magics, f"{HOLDER} = spark.sql({cell!r})", "pyspark", args.session)
         display(_bring_back(magics, args))
         return None
     if args.sql:
         from IPython.display import display
 
-        display(_checked(sessions.run(cell, kind="sql", session_id=args.session)))
+        display(_run(magics, cell, "sql", args.session))
         return None
     code = _keep_last_expression(cell) if args.output else cell
-    result = _checked(sessions.run(code, session_id=args.session))
+    result = _run(magics, code, "pyspark", args.session)
     if result.text:
         print(result.text)
     if args.output:
         _bring_back(magics, args)
     return None
+
+
+def _run(magics: Any, code: str, kind: str, session_id: int | None) -> Any:
+    """Run one statement with its progress shown while it runs; its checked result."""
+    from emr_cmk_notebook.widgets.spark_progress import link_of, shown
+
+    sessions = magics.kernel().manager
+    link = link_of(lambda: sessions.dashboard_url(sessions.status(session_id)))
+    with shown("%%emr_spark", mode=magics.progress, dashboard=link) as display:
+        result = sessions.run(code, kind=kind, session_id=session_id, progress=display.update)
+        display.end("done" if result.ok else "failed")
+    return _checked(result)
 
 
 def _bring_back(magics: Any, args: Any) -> Any:

@@ -36,7 +36,7 @@ from emr_cmk_notebook.sessions.gate import pass_gate
 from emr_cmk_notebook.sessions.pyspark_compat import client_spark
 from emr_cmk_notebook.sessions.request import SessionRequest
 from emr_cmk_notebook.sessions.results import SESSION_OVERRIDE, SessionInfo, SessionLog
-from emr_cmk_notebook.sessions.transport import Progress
+from emr_cmk_notebook.sessions.transport import Progress, StatementProgress
 
 # The local backend runs its own pyspark's Connect server (the `local` extra pins 4.0) for every
 # release label.
@@ -255,7 +255,7 @@ class ConnectTransport:
             ),
         )
 
-    def run(self, info: SessionInfo, code: str, kind: str, progress: Progress,
+    def run(self, info: SessionInfo, code: str, kind: str, progress: StatementProgress,
             timeout: float | None) -> Any:  # fmt: skip
         raise _no_statements(info)
 

@@ -17,12 +17,13 @@ from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.core.encryption import LIVY_KEY_ARN, DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.core.polling import Backoff, poll
+from emr_cmk_notebook.core.progress import SparkProgress
 from emr_cmk_notebook.sessions.conf import EXECUTION_ROLE, enforce, key_in_effect, mandatory_conf
 from emr_cmk_notebook.sessions.gate import pass_gate
 from emr_cmk_notebook.sessions.livy import LivyClient, LivyError, LivyUnreachable
 from emr_cmk_notebook.sessions.request import SessionRequest
 from emr_cmk_notebook.sessions.results import SessionInfo, SessionLog, StatementResult
-from emr_cmk_notebook.sessions.transport import Progress
+from emr_cmk_notebook.sessions.transport import Progress, StatementProgress
 
 FAILED_STATES = frozenset({"error", "dead", "killed", "success"})
 READY_STATES = frozenset({"idle"})
@@ -172,7 +173,12 @@ class LivyTransport:
         return SessionLog(info.id, self.client(info.application_id).session_log(info.id, size))
 
     def run(
-        self, info: SessionInfo, code: str, kind: str, progress: Progress, timeout: float | None
+        self,
+        info: SessionInfo,
+        code: str,
+        kind: str,
+        progress: StatementProgress,
+        timeout: float | None,
     ) -> StatementResult:
         client = self.client(info.application_id)
         statement = client.run_statement(int(info.id), code, kind)
@@ -192,7 +198,7 @@ class LivyTransport:
                 until=lambda s: s.get("state") in STATEMENT_DONE,
                 backoff=Backoff(first=0.005, most=0.5),
                 timeout=timeout,
-                progress=lambda s: progress(f"statement {sid} {s.get('state')}"),
+                progress=lambda s: progress(statement_progress(s)),
                 timed_out=timed_out,
             )
         except KeyboardInterrupt:
@@ -225,6 +231,15 @@ class LivyTransport:
                     hint="%emr_session list shows your sessions",
                 ) from None
             raise
+
+
+def statement_progress(statement: dict[str, Any]) -> SparkProgress:
+    """What Livy says of a running statement: its state and ``progress`` (0 to 1)."""
+    fraction = statement.get("progress")
+    return SparkProgress(
+        state=str(statement.get("state")),
+        fraction=float(fraction) if isinstance(fraction, int | float) else None,
+    )
 
 
 def _check_applied(view: dict[str, Any], encryption: DiskEncryption | None) -> None:

@@ -29,7 +29,7 @@ from emr_cmk_notebook.sessions.results import (
     SessionLog,
     StatementResult,
 )
-from emr_cmk_notebook.sessions.transport import Progress, Transport, quiet
+from emr_cmk_notebook.sessions.transport import Progress, StatementProgress, Transport, quiet
 
 __all__ = ["SessionFailed", "SessionManager", "StopFailed"]
 
@@ -176,10 +176,11 @@ class SessionManager:
         *,
         kind: str = "pyspark",
         session_id: int | str | None = None,
-        progress: Progress = quiet,
+        progress: StatementProgress = quiet,
         timeout: float | None = None,
     ) -> StatementResult:
-        """Run ``code`` in the session and wait for its output (cancelled on Ctrl-C)."""
+        """Run ``code`` in the session and wait for its output (cancelled on Ctrl-C);
+        ``progress`` sees where the statement is each time it is read."""
         info = self._pick(session_id)
         return self._transports[info.transport].run(info, code, kind, progress, timeout)
 
@@ -187,6 +188,14 @@ class SessionManager:
         """Cancel a running statement of the session (default: the active one)."""
         info = self._pick(session_id)
         self._transports[info.transport].cancel(info, statement_id)
+
+    def dashboard_url(self, info: SessionInfo) -> str:
+        """The session's dashboard (Spark UI and logs) URL, from GetResourceDashboard."""
+        emr = self.target.client("emr-serverless")
+        # Which resource id a Livy session has here is UNVERIFIED; the session id is used.
+        return emr.get_resource_dashboard(
+            applicationId=info.application_id, resourceId=str(info.id), resourceType="SESSION"
+        )["url"]
 
     def livy_client(self, application_id: str) -> LivyClient:
         """The signed Livy client of an application (one per application, reused)."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from emr_cmk_notebook.core.progress import SparkProgress
 from emr_cmk_notebook.sessions.request import SessionRequest
 from emr_cmk_notebook.sessions.results import SessionInfo, SessionLog, StatementResult
 
 Progress = Callable[[str], None]
+# Where a running statement is, each time the transport reads it.
+StatementProgress = Callable[[SparkProgress], None]
 
 
-def quiet(_: str) -> None:
+def quiet(_: object) -> None:
     """A progress callback that shows nothing."""
     return None
 
@@ -38,7 +41,12 @@ class Transport(Protocol):
         """The last ``size`` lines of the session's log."""
 
     def run(
-        self, info: SessionInfo, code: str, kind: str, progress: Progress, timeout: float | None
+        self,
+        info: SessionInfo,
+        code: str,
+        kind: str,
+        progress: StatementProgress,
+        timeout: float | None,
     ) -> StatementResult:
         """Run ``code`` and wait for its output (cancelled on Ctrl-C or after ``timeout``)."""
 

@@ -41,6 +41,10 @@ class WidgetFactory:
         """Rendered HTML: labels, error lines, reports."""
         return self._make("HTML", value=value, **options)
 
+    def float_progress(self, **options: Any) -> Any:
+        """A progress bar from ``min`` to ``max``."""
+        return self._make("FloatProgress", **options)
+
     def output(self, **options: Any) -> Any:
         """An area that shows rich display output (frames, reports)."""
         return self._make("Output", **options)

@@ -413,14 +413,8 @@ class SessionLauncher:
         self.status.value = f"<b>{html.escape(state)}</b> · {html.escape(text)} · {timing}"
 
     def _dashboard_link(self, info: Any) -> str:
-        emr = self.manager.target.client("emr-serverless")
         try:
-            # Which resource id a Livy session has here is UNVERIFIED; the session id is used.
-            url = emr.get_resource_dashboard(
-                applicationId=info.application_id,
-                resourceId=str(info.id),
-                resourceType="SESSION",
-            )["url"]
+            url = self.manager.dashboard_url(info)
         except Exception as exc:
             return warning_line(f"no dashboard link: {exc}")
         return (
