@@ -20,7 +20,3 @@ class ProgressText:
     def line(self, message: str) -> str:
         """The line for one step of the work."""
         return f"{self.label}: {message} ({self.elapsed()})"
-
-    def first(self) -> str:
-        """The line shown before any step is reported."""
-        return f"{self.label}…"

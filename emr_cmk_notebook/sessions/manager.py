@@ -11,6 +11,7 @@ import atexit
 import threading
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
@@ -81,7 +82,12 @@ class SessionManager:
         return self.open(request, progress=progress)
 
     def open(self, request: SessionRequest, *, progress: Progress = quiet) -> SessionInfo:
-        """Start the session ``request`` describes (after the gate) and make it the active one."""
+        """Start the session ``request`` describes (after the gate) and make it the active one;
+        its application may be given by name."""
+        from emr_cmk_notebook import apps
+
+        app = apps.get_application(self.target, request.application_id)
+        request = replace(request, application_id=app.id)
         info = self._transports[request.transport].start(request, progress)
         self._remember(info)
         return info
