@@ -85,8 +85,10 @@ class SessionManager:
         """Start the session ``request`` describes (after the gate) and make it the active one;
         its application may be given by name."""
         from emr_cmk_notebook import apps
+        from emr_cmk_notebook.sessions.gate import require_role
 
         app = apps.get_application(self.target, request.application_id)
+        require_role(self.target, request.role_arn, app.arn)
         request = replace(request, application_id=app.id)
         info = self._transports[request.transport].start(request, progress)
         self._remember(info)

@@ -78,3 +78,13 @@ def test_the_key_check_takes_a_name(shell, demo):
         f"--key alias/emr-analytics --application-id demo-app --role {session_role(demo)}",
     )
     assert report.application_id == demo_app_id(demo) and report.ready
+
+
+@pytest.mark.parametrize("key", ["", " --key alias/emr-analytics --skip-check"])
+def test_a_missing_role_is_named_before_anything_starts(shell, backend, demo, capsys, key):
+    app = demo_app_id(demo)
+    before = backend.client("emr-serverless").list_sessions(applicationId=app)["sessions"]
+    role = "arn:aws:iam::111122223333:role/no-such-role"
+    message = _refused(shell, capsys, f"--application-id demo-app --role {role}{key}")
+    assert f"execution role {role} does not exist" in message
+    assert backend.client("emr-serverless").list_sessions(applicationId=app)["sessions"] == before
