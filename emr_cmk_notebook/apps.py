@@ -302,6 +302,7 @@ def update_application(
     starts it again.
     """
     previous = get_application(target, application_id)
+    application_id = previous.id
     params: dict[str, Any] = {"applicationId": application_id, "clientToken": _token()}
     if encryption is None:
         params["diskEncryptionConfiguration"] = {}

@@ -88,3 +88,16 @@ def test_a_missing_role_is_named_before_anything_starts(shell, backend, demo, ca
     message = _refused(shell, capsys, f"--application-id demo-app --role {role}{key}")
     assert f"execution role {role} does not exist" in message
     assert backend.client("emr-serverless").list_sessions(applicationId=app)["sessions"] == before
+
+
+def test_jobs_and_the_application_magic_take_a_name(shell, demo, job_script):
+    app = demo_app_id(demo)
+    view = shell.line(
+        "emr_job",
+        f"submit --application-id demo-app --role {session_role(demo)} "
+        f"--entry-point {job_script} --wait",
+    )
+    assert view.state == "SUCCESS" and view.application_id == app
+    listed = shell.line("emr_job", "list --application-id demo-app")
+    assert view.id in {j.id for j in listed.jobs}
+    assert shell.line("emr_app", "show --application-id demo-app").id == app
