@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.arns import quoted
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import CheckFailed, ServiceFault, UserError
 
 Progress = Callable[[str], None]
-# botocore's ApplicationId shape: anything else can only be a name.
+# botocore's ApplicationId and ApplicationName shapes.
 APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")
+APPLICATION_NAME = re.compile(r"[A-Za-z0-9._/#-]{1,64}")
 KEY_CHANGE_NOTE = (
     "Sessions and jobs already running keep the key they started with; "
     "the change applies from the next job or session."
@@ -145,6 +147,12 @@ def get_application(target: AwsTarget, application: str) -> ApplicationView:
     """
     if not application:
         raise UserError("no application given", hint="pass --application-id or set a default")
+    if not APPLICATION_NAME.fullmatch(application):
+        raise UserError(
+            f"--application-id {quoted(application)} is neither an application id (lowercase "
+            "letters and digits) nor a name (up to 64 letters, digits and . _ / # -)",
+            field="application_id",
+        )
     from botocore.exceptions import ClientError
 
     emr = target.client("emr-serverless")

@@ -39,6 +39,7 @@ def test_an_ambiguous_name_is_exit_2_with_the_ids_and_starts_nothing(backend, de
     ("args", "named"),
     [
         (["--application-id", "no-such-app"], "no application has the id or name 'no-such-app'"),
+        (["--application-id", "demo app"], "is neither an application id"),
         (["--application-id", "demo-app", "--key", "alias/no-such-key"], "alias/no-such-key"),
         (
             ["--application-id", "demo-app", "--role", "arn:aws:iam::111122223333:role/nobody"],
