@@ -108,9 +108,16 @@ class SessionManager:
     def attach(
         self, application_id: str, session_id: int | str, *, ended_ok: bool = False
     ) -> SessionInfo:
-        """Use a session that exists already (not ended at exit: this kernel did not start it)."""
+        """Use a session that exists already (not ended at exit: this kernel did not start it);
+        its application may be given by name."""
+        from emr_cmk_notebook import apps
+
         with self._lock:
             known = self._known.get((application_id, str(session_id)))
+        if known is None:
+            application_id = apps.get_application(self.target, application_id).id
+            with self._lock:
+                known = self._known.get((application_id, str(session_id)))
         if known is not None:
             self._activate(known)
             return self.status()

@@ -41,6 +41,8 @@ def test_a_session_starts_on_an_application_given_by_name(shell, demo, capsys):
         assert "starting a session on demo-app" in capsys.readouterr().out
         listed = shell.line("emr_session", "list --application-id demo-app")
         assert [s.id for s in listed.sessions] == [info.id]
+        used = shell.line("emr_session", f"use {info.id} --application-id demo-app")
+        assert used is info and used.started_here
     finally:
         shell.line("emr_session", "stop --all")
 
