@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.arns import quoted
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import CheckFailed, ServiceFault, UserError
 
 Progress = Callable[[str], None]
+# botocore's ApplicationId and ApplicationName shapes.
+APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")
+APPLICATION_NAME = re.compile(r"[A-Za-z0-9._/#-]{1,64}")
 KEY_CHANGE_NOTE = (
     "Sessions and jobs already running keep the key they started with; "
     "the change applies from the next job or session."
@@ -134,13 +139,59 @@ def _call(operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
     return fn(**kwargs)
 
 
-def get_application(target: AwsTarget, application_id: str) -> ApplicationView:
-    """GetApplication, as an ApplicationView."""
-    if not application_id:
+def get_application(target: AwsTarget, application: str) -> ApplicationView:
+    """GetApplication for an application id or name, as an ApplicationView.
+
+    An id that exists wins; otherwise ``application`` is a name and must match exactly one
+    application that is not TERMINATED (names are not unique in EMR Serverless).
+    """
+    if not application:
         raise UserError("no application given", hint="pass --application-id or set a default")
+    if not APPLICATION_NAME.fullmatch(application):
+        raise UserError(
+            f"--application-id {quoted(application)} is neither an application id (lowercase "
+            "letters and digits) nor a name (up to 64 letters, digits and . _ / # -)",
+            field="application_id",
+        )
+    from botocore.exceptions import ClientError
+
     emr = target.client("emr-serverless")
-    app = emr.get_application(applicationId=application_id)
-    return ApplicationView.from_api(app["application"])
+    if APPLICATION_ID.fullmatch(application):
+        try:
+            return ApplicationView.from_api(
+                emr.get_application(applicationId=application)["application"]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+    live = live_applications(target)
+    named = [app for app in live if app.get("name") == application]
+    if len(named) > 1:
+        ids = ", ".join(app["id"] for app in named)
+        raise UserError(
+            f"{len(named)} applications are named {application!r}: {ids}",
+            field="application_id",
+            hint="pass one of these ids with --application-id",
+        )
+    if not named:
+        there = ", ".join(f"{app.get('name') or '(no name)'} ({app['id']})" for app in live)
+        raise UserError(
+            f"no application has the id or name {application!r}",
+            field="application_id",
+            hint=f"there are: {there}" if there else "there is none yet",
+        )
+    return get_application(target, named[0]["id"])
+
+
+def live_applications(target: AwsTarget) -> list[dict[str, Any]]:
+    """ListApplications: the summaries (id, name, state...) of every application not TERMINATED."""
+    emr = target.client("emr-serverless")
+    return [
+        app
+        for page in emr.get_paginator("list_applications").paginate()
+        for app in page.get("applications", [])
+        if app.get("state") != "TERMINATED"
+    ]
 
 
 def wait_for_state(
@@ -259,6 +310,7 @@ def update_application(
     starts it again.
     """
     previous = get_application(target, application_id)
+    application_id = previous.id
     params: dict[str, Any] = {"applicationId": application_id, "clientToken": _token()}
     if encryption is None:
         params["diskEncryptionConfiguration"] = {}

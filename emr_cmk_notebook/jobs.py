@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emr_cmk_notebook.apps import get_application
+from emr_cmk_notebook.apps import ApplicationView, get_application
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
@@ -125,27 +125,28 @@ class JobList:
         return self.to_frame()._repr_html_()
 
 
-def _app_disk(target: AwsTarget, application_id: str) -> dict[str, Any] | None:
-    app = get_application(target, application_id)
+def _app_disk(app: ApplicationView) -> dict[str, Any] | None:
     return app.encryption.to_api() if app.encryption else None
 
 
 def status(target: AwsTarget, application_id: str, job_run_id: str) -> JobView:
-    """GetJobRun, as a JobView."""
-    emr = target.client("emr-serverless")
-    run = emr.get_job_run(applicationId=application_id, jobRunId=job_run_id)
-    return JobView.from_api(run["jobRun"], _app_disk(target, application_id))
+    """GetJobRun, as a JobView (the application by id or name)."""
+    return _status(target, get_application(target, application_id), job_run_id)
+
+
+def _status(target: AwsTarget, app: ApplicationView, job_run_id: str) -> JobView:
+    run = target.client("emr-serverless").get_job_run(applicationId=app.id, jobRunId=job_run_id)
+    return JobView.from_api(run["jobRun"], _app_disk(app))
 
 
 def list_jobs(target: AwsTarget, application_id: str, limit: int = 50) -> JobList:
-    """The application's most recent job runs."""
+    """The application's most recent job runs (the application by id or name)."""
+    app = get_application(target, application_id)
     emr = target.client("emr-serverless")
-    runs = emr.list_job_runs(applicationId=application_id, maxResults=limit)["jobRuns"]
-    disk = _app_disk(target, application_id)
+    runs = emr.list_job_runs(applicationId=app.id, maxResults=limit)["jobRuns"]
     views = [
         JobView.from_api(
-            emr.get_job_run(applicationId=application_id, jobRunId=r["id"])["jobRun"],
-            disk,
+            emr.get_job_run(applicationId=app.id, jobRunId=r["id"])["jobRun"], _app_disk(app)
         )
         for r in runs
     ]
@@ -154,9 +155,9 @@ def list_jobs(target: AwsTarget, application_id: str, limit: int = 50) -> JobLis
 
 def cancel(target: AwsTarget, application_id: str, job_run_id: str) -> JobView:
     """CancelJobRun; returns the run as it stands after the request."""
-    emr = target.client("emr-serverless")
-    emr.cancel_job_run(applicationId=application_id, jobRunId=job_run_id)
-    return status(target, application_id, job_run_id)
+    app = get_application(target, application_id)
+    target.client("emr-serverless").cancel_job_run(applicationId=app.id, jobRunId=job_run_id)
+    return _status(target, app, job_run_id)
 
 
 def wait(
@@ -169,6 +170,8 @@ def wait(
 ) -> JobView:
     """Poll until the run finishes; a FAILED run raises with its stateDetails as the message."""
     from emr_cmk_notebook.core.polling import Backoff, poll
+
+    application_id = get_application(target, application_id).id
 
     def timed_out(view: JobView) -> BaseException:
         return ServiceFault(f"job run {job_run_id} still {view.state} after {timeout:.0f} s")
@@ -214,12 +217,13 @@ def submit(
         raise UserError("no execution role given", hint="pass --role or set a default role")
     if not entry_point:
         raise UserError("no entry point given", hint="pass --entry-point PATH_OR_S3_URI")
+    app = get_application(target, application_id)
     overrides: dict[str, Any] = {}
     if encryption is not None:
         from emr_cmk_notebook.sessions.gate import pass_gate
 
         resolved = pass_gate(
-            target, encryption, application_id, role_arn, transport="job", skip_check=not check
+            target, encryption, app.id, role_arn, transport="job", skip_check=not check
         )
         overrides["diskEncryptionConfiguration"] = resolved.to_api()
     driver: dict[str, Any] = {"entryPoint": entry_point}
@@ -228,7 +232,7 @@ def submit(
     if spark_params:
         driver["sparkSubmitParameters"] = spark_params
     params: dict[str, Any] = {
-        "applicationId": application_id,
+        "applicationId": app.id,
         "executionRoleArn": role_arn,
         "clientToken": str(uuid.uuid4()),
         "jobDriver": {"sparkSubmit": driver},
@@ -238,14 +242,14 @@ def submit(
         params["name"] = name
     emr = target.client("emr-serverless")
     started = emr.start_job_run(**params)
-    return status(target, application_id, started["jobRunId"])
+    return _status(target, app, started["jobRunId"])
 
 
 def dashboard_url(target: AwsTarget, application_id: str, job_run_id: str) -> str:
     """The Spark UI / logs dashboard URL for a run (short-lived, as AWS issues it)."""
     emr = target.client("emr-serverless")
     answer = emr.get_dashboard_for_job_run(
-        applicationId=application_id,
+        applicationId=get_application(target, application_id).id,
         jobRunId=job_run_id,
     )
     return answer.get("url", "")

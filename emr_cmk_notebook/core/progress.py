@@ -23,10 +23,6 @@ class ProgressText:
         """The line for one step of the work."""
         return f"{self.label}: {message} ({self.elapsed()})"
 
-    def first(self) -> str:
-        """The line shown before any step is reported."""
-        return f"{self.label}…"
-
 
 @dataclass(frozen=True)
 class SparkProgress:

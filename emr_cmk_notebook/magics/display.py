@@ -29,17 +29,24 @@ def install_error_display(shell: Any, settings: Any) -> None:
 
 
 class ProgressLine:
-    """One line that updates in place while something long runs (a display handle in notebooks)."""
+    """One line that updates in place while something long runs (a display handle in notebooks).
+
+    Nothing shows until the first step is reported, so work refused before it starts (a missing
+    application, role or key) prints only its error.
+    """
 
     def __init__(self, label: str):
-        from IPython.display import display
-
         self.text = ProgressText(label)
-        self._handle = display(_Line(self.text.first()), display_id=True)
+        self._handle: Any = None
 
     def __call__(self, message: str) -> None:
-        if self._handle is not None:
-            self._handle.update(_Line(self.text.line(message)))
+        from IPython.display import display
+
+        line = _Line(self.text.line(message))
+        if self._handle is None:
+            self._handle = display(line, display_id=True)
+        else:
+            self._handle.update(line)
 
 
 class _Line:

@@ -8,10 +8,10 @@ apply_fix(report)                        # merges the key-policy fixes into the 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 
+from emr_cmk_notebook import apps
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.arns import quoted, role_arn_problem
 from emr_cmk_notebook.core.encryption import DiskEncryption
@@ -74,9 +74,6 @@ def require_ready(
     return report
 
 
-_APPLICATION_ID = re.compile(r"[0-9a-z]{1,64}")
-
-
 def _role(role_arn: str) -> str:
     problem = role_arn_problem(role_arn)
     if problem:
@@ -101,17 +98,17 @@ def check_readiness(
             f"--transport {quoted(str(transport))} is not one of {', '.join(TRANSPORTS)}",
             field="transport",
         )
-    if not isinstance(application_id, str) or not _APPLICATION_ID.fullmatch(application_id):
-        raise UserError(
-            f"--application-id {quoted(application_id)} is not an EMR Serverless application id "
-            "(lowercase letters and digits, e.g. 00fabcdefghijklm)",
-            field="application_id",
-        )
+    if not isinstance(application_id, str) or not application_id:
+        raise UserError("--application-id is empty", field="application_id")
+    role_arn = _role(role_arn)
     target = target or AwsTarget()
+    if not apps.APPLICATION_ID.fullmatch(application_id):
+        # Not an id, so a name; an id that does not exist is the application_found check's.
+        application_id = apps.get_application(target, application_id).id
     inputs = Inputs(
         key=encryption.key,
         application_id=application_id,
-        role_arn=_role(role_arn),
+        role_arn=role_arn,
         context=dict(encryption.context),
         region=target.resolved_region(),
         transport=transport,

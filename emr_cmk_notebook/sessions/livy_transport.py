@@ -67,10 +67,6 @@ class LivyTransport:
                 f"application {app.id} does not have the Livy endpoint enabled",
                 hint=f"%emr_app update --application-id {app.id} --livy --restart",
             )
-        app = apps.ensure_started(
-            target, app, may_start=request.start_application, timeout=request.timeout,
-            progress=progress,
-        )  # fmt: skip
         encryption = request.encryption
         if encryption is not None:
             # to_livy_conf refuses a context the Livy form cannot carry, before anything starts.
@@ -78,6 +74,10 @@ class LivyTransport:
                 target, encryption, app.id, request.role_arn, transport="livy",
                 skip_check=request.skip_check, also=DiskEncryption.to_livy_conf,
             )  # fmt: skip
+        app = apps.ensure_started(
+            target, app, may_start=request.start_application, timeout=request.timeout,
+            progress=progress,
+        )  # fmt: skip
         body: dict[str, Any] = {"kind": request.kind, "name": request.name}
         if request.idle_timeout_minutes is not None and _takes_ttl(app):
             body["ttl"] = f"{request.idle_timeout_minutes}m"

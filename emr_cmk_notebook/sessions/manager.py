@@ -11,6 +11,7 @@ import atexit
 import threading
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
@@ -81,7 +82,14 @@ class SessionManager:
         return self.open(request, progress=progress)
 
     def open(self, request: SessionRequest, *, progress: Progress = quiet) -> SessionInfo:
-        """Start the session ``request`` describes (after the gate) and make it the active one."""
+        """Start the session ``request`` describes (after the gate) and make it the active one;
+        its application may be given by name."""
+        from emr_cmk_notebook import apps
+        from emr_cmk_notebook.sessions.gate import require_role
+
+        app = apps.get_application(self.target, request.application_id)
+        require_role(self.target, request.role_arn, app.arn)
+        request = replace(request, application_id=app.id)
         info = self._transports[request.transport].start(request, progress)
         self._remember(info)
         return info
@@ -100,9 +108,16 @@ class SessionManager:
     def attach(
         self, application_id: str, session_id: int | str, *, ended_ok: bool = False
     ) -> SessionInfo:
-        """Use a session that exists already (not ended at exit: this kernel did not start it)."""
+        """Use a session that exists already (not ended at exit: this kernel did not start it);
+        its application may be given by name."""
+        from emr_cmk_notebook import apps
+
         with self._lock:
             known = self._known.get((application_id, str(session_id)))
+        if known is None:
+            application_id = apps.get_application(self.target, application_id).id
+            with self._lock:
+                known = self._known.get((application_id, str(session_id)))
         if known is not None:
             self._activate(known)
             return self.status()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emr_cmk_notebook.apps import ApplicationView, get_application
+from emr_cmk_notebook.apps import ApplicationView, get_application, live_applications
 from emr_cmk_notebook.clients import AwsTarget
 
 EMR_SERVERLESS = "emr-serverless.amazonaws.com"
@@ -31,13 +31,7 @@ def application_label(app: ApplicationView) -> str:
 
 def list_applications(target: AwsTarget) -> list[ApplicationView]:
     """Every application the caller can see, with its release and interactive settings."""
-    emr = target.client("emr-serverless")
-    ids = [
-        app["id"]
-        for page in emr.get_paginator("list_applications").paginate()
-        for app in page.get("applications", [])
-        if app.get("state") != "TERMINATED"
-    ]
+    ids = [app["id"] for app in live_applications(target)]
     return [get_application(target, app_id) for app_id in ids]
 
 

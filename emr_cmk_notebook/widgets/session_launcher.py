@@ -243,6 +243,7 @@ class SessionLauncher:
     # --- background work ------------------------------------------------------------------------
 
     def _load_choices(self) -> None:
+        from emr_cmk_notebook import apps
         from emr_cmk_notebook.widgets import choices
 
         try:
@@ -255,7 +256,11 @@ class SessionLauncher:
         options = [(choices.application_label(app), app.id) for app in found.applications]
         wanted = self._wanted_application
         if wanted and wanted not in self._applications:
-            options.append((f"{wanted} (not found)", wanted))
+            try:
+                # A name (or an id listed since): resolved as everywhere else.
+                wanted = apps.get_application(self.manager.target, wanted).id
+            except UserError as exc:
+                options.append((f"{wanted} ({exc})", wanted))
         self.application.options = options
         self.role.options = found.roles
         self.key.options = found.aliases

@@ -77,7 +77,7 @@ def test_start_list_status_verify_stop(backend, demo, transport):
     ("args", "message"),
     [
         (["start", "--application-id", "x", "--role", "r"], "not an IAM role ARN"),
-        (["status", "00nosuchsession0", "--application-id", "00nosuchapp00000"], "GetApplication"),
+        (["status", "00nosuchsession0", "--application-id", "00nosuchapp00000"], "no application"),
         (["start", "--application-id", "x"], "--role"),
     ],
 )

@@ -168,7 +168,7 @@ def test_a_user_conf_cannot_replace_the_key(managers, app_id, role, demo):
         ({"key": "alias/emr-missing"}, "was not found"),
         ({"context": {"project": "x"}}, "--context needs --key"),
         ({"key": "alias/emr-analytics", "context": {"a": "b:c"}}, "ambiguous"),
-        ({"application_id": "00nosuchapp00000"}, "GetApplication"),
+        ({"application_id": "00nosuchapp00000"}, "no application has the id or name"),
     ],
 )
 def test_bad_input_is_one_line_and_starts_nothing(managers, app_id, role, kwargs, message):
