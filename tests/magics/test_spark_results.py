@@ -51,6 +51,8 @@ def shell(backend):
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "emr_cmk_notebook")
     shell = Shell(ip)
+    # What these tests read is the result and its notice; the progress line has its own tests.
+    ip.run_line_magic("config", 'EmrCmk.progress = "off"')
     with pointed_at(backend):
         shell.line(
             "emr_session",
@@ -59,6 +61,7 @@ def shell(backend):
         )
         yield shell
         shell.line("emr_session", "stop --all")
+    ip.run_line_magic("config", 'EmrCmk.progress = "auto"')
 
 
 @pytest.fixture
