@@ -7,10 +7,11 @@ profile's config file. Each magic's handling lives in its own module under ``mag
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Int, List, Unicode, observe
+from traitlets import Bool, Enum, Float, Int, List, Unicode, observe
 
 from emr_cmk_notebook.core.errors import EmrCmkError
 from emr_cmk_notebook.magics.args import HelpShown
@@ -46,10 +47,20 @@ class EmrCmk(Magics):
         ["livy", "connect"], default_value="livy", config=True, help="interactive transport"
     )
     wait_timeout = Int(900, config=True, help="seconds to wait for an application or session")
+    idle_notice_minutes = Float(
+        30.0,
+        config=True,
+        help="say so (one line, before a cell runs) when a session this kernel started has been "
+        "idle longer than this; 0: never",
+    )
     debug = Bool(
         False, config=True, help="show emr-cmk errors with their full traceback, not one line"
     )
     _kernel: Any = None
+
+    def __init__(self, shell: Any = None, **kwargs: Any):
+        super().__init__(shell=shell, **kwargs)
+        self._idle_said: set[tuple[Any, Any]] = set()
 
     @observe(
         "region",
@@ -61,6 +72,7 @@ class EmrCmk(Magics):
         "default_context",
         "default_transport",
         "wait_timeout",
+        "idle_notice_minutes",
         "debug",
     )
     def _echo_change(self, change: dict[str, Any]) -> None:
@@ -85,6 +97,19 @@ class EmrCmk(Magics):
         else:
             self._kernel.manager.target = self.target()
         return self._kernel
+
+    def notify_idle(self, *_: Any) -> None:
+        """Before a cell runs: one line per session this kernel started that has been idle too
+        long (once per idle stretch; no AWS call unless a session may be idle that long)."""
+        if self._kernel is None or self.idle_notice_minutes <= 0:
+            return
+        from emr_cmk_notebook.sessions.lifetime import idle_notice
+
+        for info in self._kernel.manager.idle_too_long(self.idle_notice_minutes):
+            said = (info.id, info.idle_since)
+            if said not in self._idle_said:
+                self._idle_said.add(said)
+                print(idle_notice(info), file=sys.stderr)
 
     def _run(self, module: str, line: str, cell: str | None = None) -> Any:
         handler = importlib.import_module(f"emr_cmk_notebook.magics.{module}")
