@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.resource_usage import utilization
 from emr_cmk_notebook.sessions.conf import key_in_effect
-from emr_cmk_notebook.sessions.lifetime import epoch, utilization
+from emr_cmk_notebook.sessions.lifetime import epoch
 from emr_cmk_notebook.sessions.owner import Owner
 from emr_cmk_notebook.sessions.results import SessionInfo
 
@@ -47,7 +48,8 @@ def session_info(app: Any, view: Mapping[str, Any]) -> SessionInfo:
 def apply_view(info: SessionInfo, view: Mapping[str, Any]) -> SessionInfo:
     """``info`` with the state and lifetime GetSession says: started, idle since, timeout, usage."""
     info.state = view["state"]
-    info.started_at = epoch(view.get("startedAt")) or info.started_at or created(view)
+    # When it was asked for (evidence of its key is searched from then on), not ``startedAt``.
+    info.started_at = info.started_at or created(view)
     # A session with nothing running is STARTED until it first runs something, then IDLE.
     quiet = view["state"] in ("STARTED", "IDLE")
     info.idle_since = epoch(view.get("idleSince")) if quiet else None

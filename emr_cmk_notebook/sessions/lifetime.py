@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.sessions.results import SessionInfo
 
-_USAGE = ("vCPUHour", "memoryGBHour", "storageGBHour")
 _TTL = re.compile(r"(\d+)\s*(ms|s|m|min|h|d)")
 _TTL_MINUTES = {"ms": 1 / 60000, "s": 1 / 60, "m": 1, "min": 1, "h": 60, "d": 1440}
 
@@ -21,17 +20,6 @@ def epoch(when: Any) -> float | None:
     if when is None:
         return None
     return when.timestamp() if hasattr(when, "timestamp") else float(when)
-
-
-def utilization(view: Mapping[str, Any]) -> dict[str, dict[str, float]] | None:
-    """``totalResourceUtilization`` and ``billedResourceUtilization`` of a GetSession or GetJobRun
-    view, as ``{"total": ..., "billed": ...}``; None when the API gives neither."""
-    found = {}
-    for kind in ("total", "billed"):
-        used = view.get(f"{kind}ResourceUtilization")
-        if isinstance(used, Mapping):
-            found[kind] = {k: float(used[k]) for k in _USAGE if k in used}
-    return found or None
 
 
 def ttl_minutes(ttl: Any) -> int | None:

@@ -103,7 +103,7 @@ def kernel_id() -> str:
     """The id of the Jupyter kernel this process is, or "": a kernel is launched with
     ``-f CONNECTION_FILE`` (``kernel-ID.json`` under a Jupyter server)."""
     args = sys.argv[1:]
-    for flag, value in zip(args, [*args[1:], ""], strict=True):
+    for flag, value in zip(args, [*args[1:], ""], strict=False):
         path = value if flag == "-f" else flag.partition("--f=")[2]
         if path.endswith(".json"):
             return os.path.basename(path)[: -len(".json")].removeprefix("kernel-")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emr_cmk_notebook.core.errors import EmrCmkError
+from emr_cmk_notebook.core.resource_usage import usage_rows
 from emr_cmk_notebook.sessions.owner import Owner
 
 SESSION_OVERRIDE = "session override"
@@ -75,10 +76,7 @@ class SessionInfo:
             ),
             ("dashboard", self.dashboard or "(none)"),
         ]
-        for kind in ("total", "billed"):
-            used = (self.utilization or {}).get(kind)
-            if used:
-                rows.append((f"{kind} usage", _usage_text(used)))
+        rows += usage_rows(self.utilization)
         if self.owner is not None:
             rows.append(("started by", str(self.owner)))
         return rows
@@ -202,13 +200,6 @@ def _when(epoch: float | None) -> str:
         return "(unknown)"
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
     return f"{stamp} ({max(0, time.time() - epoch) / 60:.0f} min ago)"
-
-
-def _usage_text(used: dict[str, float]) -> str:
-    return (
-        f"{used.get('vCPUHour', 0):.3f} vCPU-hours, {used.get('memoryGBHour', 0):.3f} memory "
-        f"GB-hours, {used.get('storageGBHour', 0):.3f} storage GB-hours"
-    )
 
 
 @dataclass
