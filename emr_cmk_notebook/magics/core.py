@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Float, Int, List, Unicode, observe
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from emr_cmk_notebook.core.errors import EmrCmkError
 from emr_cmk_notebook.magics.args import HelpShown
@@ -97,6 +97,12 @@ class EmrCmk(Magics):
         else:
             self._kernel.manager.target = self.target()
         return self._kernel
+
+    @validate("idle_notice_minutes")
+    def _check_idle_notice(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("EmrCmk.idle_notice_minutes must be 0 (no notice) or more minutes")
+        return proposal["value"]
 
     def notify_idle(self, *_: Any) -> None:
         """Before a cell runs: one line per session this kernel started that has been idle too
