@@ -17,6 +17,7 @@ from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.core.job_disks import job_run_disk
+from emr_cmk_notebook.core.resource_usage import usage_rows, utilization
 from emr_cmk_notebook.render import table_html
 
 Progress = Callable[[str], None]
@@ -42,6 +43,8 @@ class JobView:
     key_origin: str
     context: dict[str, str] = field(default_factory=dict)
     entry_point: str = ""
+    # What GetJobRun says the run used (``{"total": ..., "billed": ...}``); None until it ends.
+    utilization: dict[str, dict[str, float]] | None = None
 
     @classmethod
     def from_api(cls, run: dict[str, Any], app_disk: dict[str, Any] | None) -> JobView:
@@ -64,6 +67,7 @@ class JobView:
             key_origin=origin,
             context=dict(disk.get("encryptionContext") or {}),
             entry_point=driver.get("entryPoint", ""),
+            utilization=utilization(run),
         )
 
     @property
@@ -81,7 +85,7 @@ class JobView:
         ]
         if self.state_details:
             rows.append(("details", self.state_details))
-        return rows
+        return rows + usage_rows(self.utilization)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +98,7 @@ class JobView:
             "key_origin": self.key_origin,
             "context": self.context,
             "entry_point": self.entry_point,
+            "utilization": self.utilization,
         }
 
     def __repr__(self) -> str:

@@ -36,6 +36,18 @@ def test_config_changes_echo_previous_and_new(capsys):
     assert "EmrCmk.default_role: None -> 'arn:aws:iam::111122223333:role/r'" in out
 
 
+def test_a_negative_idle_notice_is_refused_and_keeps_the_setting():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets import TraitError
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "emr_cmk_notebook")
+    magics = ip.magics_manager.registry["EmrCmk"]
+    with pytest.raises(TraitError, match="0 \\(no notice\\) or more minutes"):
+        magics.idle_notice_minutes = -5
+    assert magics.idle_notice_minutes == 30
+
+
 def test_magic_errors_fail_the_cell_with_one_line_in_a_kernel(tmp_path):
     notebook = new_notebook(
         cells=[

@@ -39,6 +39,9 @@ def test_job_key_overrides_and_is_shown_with_its_origin(target, demo, job_script
     assert done.key_arn == key_arn(demo, "alias/emr-analytics")
     assert done.key_origin == "job override"
     assert done.context == {"env": "prod"}
+    # What GetJobRun says the run used, billed for at least a minute.
+    assert "total usage" in repr(done) and "vCPU-hours" in repr(done)
+    assert done.utilization["billed"]["vCPUHour"] > done.utilization["total"]["vCPUHour"]
 
 
 def test_job_without_key_says_aws_owned_key(target, demo, job_script):

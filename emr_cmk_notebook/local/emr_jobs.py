@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emr_cmk_notebook.core.job_disks import job_run_disk
+from emr_cmk_notebook.local import usage
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ _RUN_FIELDS = (
     "retryPolicy",
     "flexExecution",
 )
-# A nominal worker size, so finished runs report utilization figures of the right shape.
-_VCPU, _MEMORY_GB, _STORAGE_GB = 4, 16, 20
-_BILLED_MINIMUM_SECONDS = 60
 
 
 @dataclass
@@ -108,10 +106,7 @@ class JobRun:
             out["startedAt"] = self.started_at
         if self.ended_at is not None:
             out["endedAt"] = self.ended_at
-            seconds = int(self.ended_at - (self.started_at or self.ended_at))
-            out["totalExecutionDurationSeconds"] = seconds
-            out["totalResourceUtilization"] = _utilization(seconds)
-            out["billedResourceUtilization"] = _utilization(max(seconds, _BILLED_MINIMUM_SECONDS))
+            out.update(usage.figures(self.ended_at - (self.started_at or self.ended_at)))
         return out
 
 
@@ -420,12 +415,3 @@ def check_submission_key(
         keys.check_caller_key_access(identity, region, key_arn, context)
     except AwsError as err:
         raise validation(key_failure(key_arn, err)) from None
-
-
-def _utilization(seconds: int) -> dict[str, float]:
-    hours = seconds / 3600
-    return {
-        "vCPUHour": round(_VCPU * hours, 6),
-        "memoryGBHour": round(_MEMORY_GB * hours, 6),
-        "storageGBHour": round(_STORAGE_GB * hours, 6),
-    }

@@ -23,6 +23,7 @@ from typing import Any
 
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.local import usage
 from emr_cmk_notebook.local.emr import Application, EmrServerless, KeyService
 from emr_cmk_notebook.local.emr_jobs import check_submission_key, key_failure, new_id, paginate
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
@@ -107,7 +108,19 @@ class Session:
             "idleSince": self.idle_since,
         }
         out.update({k: v for k, v in optional.items() if v})
+        if self.started_at is not None:
+            until = self.ended_at or time.time()
+            out.update(usage.figures(until - self.started_at, self._properties()))
         return out
+
+    def _properties(self) -> dict[str, Any]:
+        """The session's Spark properties (its spark-defaults runtime configuration)."""
+        found: dict[str, Any] = {}
+        overrides = self.request.get("configurationOverrides") or {}
+        for item in overrides.get("runtimeConfiguration") or []:
+            if item.get("classification") == "spark-defaults":
+                found.update(item.get("properties") or {})
+        return found
 
     def summary(self) -> dict[str, Any]:
         """The ``SessionSummary`` shape ListSessions answers with."""

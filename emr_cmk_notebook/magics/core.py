@@ -7,10 +7,11 @@ profile's config file. Each magic's handling lives in its own module under ``mag
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Enum, Int, List, TraitError, Unicode, observe, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from emr_cmk_notebook.core.errors import EmrCmkError
 from emr_cmk_notebook.magics.args import HelpShown
@@ -46,6 +47,12 @@ class EmrCmk(Magics):
         ["livy", "connect"], default_value="livy", config=True, help="interactive transport"
     )
     wait_timeout = Int(900, config=True, help="seconds to wait for an application or session")
+    idle_notice_minutes = Float(
+        30.0,
+        config=True,
+        help="say so (one line, before a cell runs) when a session this kernel started has been "
+        "idle longer than this; 0: never",
+    )
     debug = Bool(
         False, config=True, help="show emr-cmk errors with their full traceback, not one line"
     )
@@ -69,6 +76,10 @@ class EmrCmk(Magics):
     )
     _kernel: Any = None
 
+    def __init__(self, shell: Any = None, **kwargs: Any):
+        super().__init__(shell=shell, **kwargs)
+        self._idle_said: set[tuple[Any, Any]] = set()
+
     @validate("max_result_bytes", "result_chunk_bytes")
     def _positive(self, proposal: dict[str, Any]) -> int:
         name = proposal["trait"].name
@@ -86,6 +97,7 @@ class EmrCmk(Magics):
         "default_context",
         "default_transport",
         "wait_timeout",
+        "idle_notice_minutes",
         "debug",
         "max_result_bytes",
         "result_chunk_bytes",
@@ -120,6 +132,25 @@ class EmrCmk(Magics):
 
         manager = self.kernel().manager
         watch_connect(spark, self.shell, lambda: self.progress, lambda: manager.dashboard_url(info))
+
+    @validate("idle_notice_minutes")
+    def _check_idle_notice(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("EmrCmk.idle_notice_minutes must be 0 (no notice) or more minutes")
+        return proposal["value"]
+
+    def notify_idle(self, *_: Any) -> None:
+        """Before a cell runs: one line per session this kernel started that has been idle too
+        long (once per idle stretch; no AWS call unless a session may be idle that long)."""
+        if self._kernel is None or self.idle_notice_minutes <= 0:
+            return
+        from emr_cmk_notebook.sessions.lifetime import idle_notice
+
+        for info in self._kernel.manager.idle_too_long(self.idle_notice_minutes):
+            said = (info.id, info.idle_since)
+            if said not in self._idle_said:
+                self._idle_said.add(said)
+                print(idle_notice(info), file=sys.stderr)
 
     def _run(self, module: str, line: str, cell: str | None = None) -> Any:
         handler = importlib.import_module(f"emr_cmk_notebook.magics.{module}")

@@ -40,9 +40,17 @@ _logs.add_argument("--size", type=int, default=100, help="how many lines (defaul
 _verify = _actions.add_parser("verify", help="CloudTrail evidence of the key the session used")
 _verify.add_argument("id", nargs="?")
 _verify.add_argument("--key", help="the key it should have used (default: the session's key)")
-_stop = _actions.add_parser("stop", help="delete the active session, one by id, or --all")
+_stop = _actions.add_parser(
+    "stop", help="delete the active session, one by id, --all, or --orphans"
+)
 _stop.add_argument("id", nargs="?")
 _stop.add_argument("--all", action="store_true", help="every session this kernel knows")
+_stop.add_argument(
+    "--orphans",
+    action="store_true",
+    help="sessions left running by kernels on this machine that no longer run",
+)
+_stop.add_argument("--application-id", help="--orphans: the application (default: as list)")
 
 
 def run(magics: Any, line: str) -> Any:
@@ -72,8 +80,15 @@ def run(magics: Any, line: str) -> Any:
         from emr_cmk_notebook.sessions.evidence import verify_session
 
         return verify_session(sessions.status(args.id), magics.target(), key=args.key)
-    if args.id is not None and args.all:
-        raise MagicUsageError("%emr_session stop: give a session id or --all, not both")
+    if sum((args.id is not None, args.all, args.orphans)) > 1:
+        raise MagicUsageError("%emr_session stop: give one of a session id, --all, --orphans")
+    if args.application_id and not args.orphans:
+        raise MagicUsageError("%emr_session stop: --application-id goes with --orphans")
+    if args.orphans:
+        stopped = sessions.stop_orphans(args.application_id or magics.default_application)
+        print(f"stopped orphaned session(s) {', '.join(map(str, stopped))}" if stopped
+              else "no orphaned sessions")  # fmt: skip
+        return None
     stopped = kernel.stop(args.id, all_sessions=args.all)
     print(f"stopped session(s) {', '.join(map(str, stopped))}" if stopped else "no sessions")
     return None

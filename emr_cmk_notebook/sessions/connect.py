@@ -26,7 +26,7 @@ from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.sessions.conf import connect_properties, key_in_effect
-from emr_cmk_notebook.sessions.connect_listing import describe, list_connect
+from emr_cmk_notebook.sessions.connect_listing import apply_view, describe, list_connect
 from emr_cmk_notebook.sessions.connect_session import (
     ENDED,
     ConnectSession,
@@ -99,8 +99,9 @@ def start_connect(target: AwsTarget, request: SessionRequest, progress: Progress
         "clientToken": str(uuid.uuid4()),
         "name": request.name,
     }
-    if request.tags:
-        call["tags"] = dict(request.tags)
+    tags = request.remote_tags()
+    if tags:
+        call["tags"] = tags
     if request.idle_timeout_minutes is not None:
         call["idleTimeoutMinutes"] = request.idle_timeout_minutes
     if properties:
@@ -243,8 +244,7 @@ class ConnectTransport:
         return session
 
     def status(self, info: SessionInfo) -> SessionInfo:
-        self.session(info).view()
-        return info
+        return apply_view(info, self.session(info).view())
 
     def logs(self, info: SessionInfo, size: int) -> SessionLog:
         raise UserError(

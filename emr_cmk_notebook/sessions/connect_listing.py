@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from emr_cmk_notebook.clients import AwsTarget
+from emr_cmk_notebook.core.resource_usage import utilization
 from emr_cmk_notebook.sessions.conf import key_in_effect
+from emr_cmk_notebook.sessions.lifetime import epoch
+from emr_cmk_notebook.sessions.owner import Owner
 from emr_cmk_notebook.sessions.results import SessionInfo
 
 LIVE = ("SUBMITTED", "STARTING", "STARTED", "IDLE", "BUSY")
@@ -26,7 +29,7 @@ def key_of(app: Any, view: Mapping[str, Any]) -> tuple[str, str | None, dict[str
 def session_info(app: Any, view: Mapping[str, Any]) -> SessionInfo:
     """What a user reads about a Spark Connect session, from its GetSession view."""
     source, key_arn, pairs = key_of(app, view)
-    return SessionInfo(
+    info = SessionInfo(
         id=view["sessionId"],
         application_id=app.id,
         state=view["state"],
@@ -37,8 +40,22 @@ def session_info(app: Any, view: Mapping[str, Any]) -> SessionInfo:
         key_arn=key_arn,
         key_source=source,
         context=pairs,
-        started_at=created(view),
+        owner=Owner.from_tags(view.get("tags")),
     )
+    return apply_view(info, view)
+
+
+def apply_view(info: SessionInfo, view: Mapping[str, Any]) -> SessionInfo:
+    """``info`` with the state and lifetime GetSession says: started, idle since, timeout, usage."""
+    info.state = view["state"]
+    # When it was asked for (evidence of its key is searched from then on), not ``startedAt``.
+    info.started_at = info.started_at or created(view)
+    # A session with nothing running is STARTED until it first runs something, then IDLE.
+    quiet = view["state"] in ("STARTED", "IDLE")
+    info.idle_since = epoch(view.get("idleSince")) if quiet else None
+    info.idle_timeout_minutes = view.get("idleTimeoutMinutes") or info.idle_timeout_minutes
+    info.utilization = utilization(view)
+    return info
 
 
 def get_session(target: AwsTarget, application_id: str, session_id: str) -> dict[str, Any]:
@@ -58,10 +75,7 @@ def describe(target: AwsTarget, app: Any, session_id: str) -> SessionInfo:
 
 def created(view: Mapping[str, Any]) -> float | None:
     """When the session was created, in epoch seconds (None when not said)."""
-    when = view.get("createdAt")
-    if when is None:
-        return None
-    return when.timestamp() if hasattr(when, "timestamp") else float(when)
+    return epoch(view.get("createdAt"))
 
 
 def list_connect(target: AwsTarget, app: Any) -> list[SessionInfo]:

@@ -20,7 +20,9 @@ from emr_cmk_notebook.core.polling import Backoff, poll
 from emr_cmk_notebook.core.progress import SparkProgress
 from emr_cmk_notebook.sessions.conf import EXECUTION_ROLE, enforce, key_in_effect, mandatory_conf
 from emr_cmk_notebook.sessions.gate import pass_gate
+from emr_cmk_notebook.sessions.lifetime import ttl_minutes
 from emr_cmk_notebook.sessions.livy import LivyClient, LivyError, LivyUnreachable
+from emr_cmk_notebook.sessions.owner import Owner
 from emr_cmk_notebook.sessions.request import SessionRequest
 from emr_cmk_notebook.sessions.results import SessionInfo, SessionLog, StatementResult
 from emr_cmk_notebook.sessions.transport import Progress, StatementProgress
@@ -78,7 +80,7 @@ class LivyTransport:
             target, app, may_start=request.start_application, timeout=request.timeout,
             progress=progress,
         )  # fmt: skip
-        body: dict[str, Any] = {"kind": request.kind, "name": request.name}
+        body: dict[str, Any] = {"kind": request.kind, "name": request.remote_name()}
         if request.idle_timeout_minutes is not None and _takes_ttl(app):
             body["ttl"] = f"{request.idle_timeout_minutes}m"
         body["conf"] = dict(request.conf)
@@ -167,7 +169,16 @@ class LivyTransport:
         view = self._get(info.application_id, int(info.id))
         info.state = view.get("state", info.state)
         info.spark_app_id = view.get("appId") or info.spark_app_id
+        info.idle_timeout_minutes = ttl_minutes(view.get("ttl")) or info.idle_timeout_minutes
+        info.dashboard = (view.get("appInfo") or {}).get("sparkUiUrl") or info.dashboard
+        info.idle_since = self._idle_since(info) if info.state in READY_STATES else None
         return info
+
+    def _idle_since(self, info: SessionInfo) -> float | None:
+        """Livy says no idle time: the end of the last statement, else the session's start."""
+        newest = self.client(info.application_id).statements(int(info.id), newest_first=True)
+        completed = max((int(s.get("completed") or 0) for s in newest[:1]), default=0)
+        return completed / 1000 if completed else info.started_at
 
     def logs(self, info: SessionInfo, size: int) -> SessionLog:
         return SessionLog(info.id, self.client(info.application_id).session_log(info.id, size))
@@ -289,11 +300,14 @@ def _by_name(client: LivyClient, name: str) -> dict[str, Any] | None:
 def _info_from_view(app: Any, view: dict[str, Any]) -> SessionInfo:
     conf = view.get("conf") if isinstance(view.get("conf"), dict) else {}
     source, key_arn, pairs = key_in_effect(conf, app.encryption)
+    name, owner = Owner.split(view.get("name"))
     return SessionInfo(
         id=int(view["id"]),
         application_id=app.id,
         state=view.get("state", "unknown"),
-        name=view.get("name"),
+        name=name,
+        owner=owner,
+        idle_timeout_minutes=ttl_minutes(view.get("ttl")),
         kind=view.get("kind", "pyspark"),
         role_arn=conf.get(EXECUTION_ROLE),
         key_arn=key_arn,

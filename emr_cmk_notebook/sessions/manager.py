@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,7 +21,9 @@ from emr_cmk_notebook.core.errors import (
     SkippedCheckWarning,  # noqa: F401 -- part of this module's API
     UserError,
 )
+from emr_cmk_notebook.sessions import ledger
 from emr_cmk_notebook.sessions.connect import ConnectTransport
+from emr_cmk_notebook.sessions.lifetime import dashboard_url, idle_too_long
 from emr_cmk_notebook.sessions.livy import LivyClient
 from emr_cmk_notebook.sessions.livy_transport import LivyTransport, SessionFailed
 from emr_cmk_notebook.sessions.request import Pairs, SessionRequest
@@ -163,8 +166,38 @@ class SessionManager:
                     info = self._known.get((app.id, str(listed.id))) or listed
                 info.state = listed.state
                 info.active = self.active is info
+                info.orphaned = bool(
+                    listed.owner and listed.owner.orphaned and not transport.ended(listed.state)
+                )
                 infos.append(info)
         return SessionList(infos)
+
+    def orphans(self, application_id: str | None = None) -> list[SessionInfo]:
+        """Live sessions on the application (and on those this machine's notes name) started by
+        a kernel on this host that no longer runs."""
+        apps = {e.application_id for e in ledger.orphans()}
+        application_id = application_id or (self.active.application_id if self.active else None)
+        if application_id:
+            apps.add(application_id)
+        if not apps:
+            raise UserError(
+                "no application given",
+                hint="pass --application-id or set EmrCmk.default_application",
+            )
+        found = []
+        for app in sorted(apps):
+            orphaned = [i for i in self.list(app).sessions if i.orphaned]
+            found += orphaned
+            live = {str(i.id) for i in orphaned}
+            for entry in ledger.orphans():
+                if entry.application_id == app and entry.session_id not in live:
+                    ledger.forget(app, entry.session_id)  # it ended some other way
+        return found
+
+    def stop_orphans(self, application_id: str | None = None) -> list[int | str]:
+        """End the orphaned sessions ``orphans`` finds; ``StopFailed`` names those that could not
+        be ended (each with its reason), after trying them all."""
+        return self._stop(self.orphans(application_id))
 
     def sessions(self) -> list[SessionInfo]:
         """The sessions this kernel started or attached to."""
@@ -176,9 +209,26 @@ class SessionManager:
     def status(self, session_id: int | str | None = None) -> SessionInfo:
         """The session's current state, its disk key and where the key came from."""
         info = self._pick(session_id)
-        self._transports[info.transport].status(info)
+        transport = self._transports[info.transport]
+        transport.status(info)
+        if info.dashboard is None and not transport.ended(info.state):
+            info.dashboard = dashboard_url(self.target, info)
         info.active = self.active is info
         return info
+
+    def idle_too_long(self, minutes: float) -> list[SessionInfo]:
+        """Sessions this kernel started that have been idle for more than ``minutes`` (their
+        state is asked for only when they may be: a long while since their last known use)."""
+        with self._lock:
+            started = [i for i in self._known.values() if i.started_here]
+        now = time.time()
+        maybe = [i for i in started if now - (i.idle_since or i.started_at or now) > minutes * 60]
+        for info in maybe:
+            try:
+                self._transports[info.transport].status(info)
+            except Exception:  # a notice is not worth an error; status shows what is wrong
+                info.idle_since = None
+        return idle_too_long(maybe, minutes, now)
 
     def logs(self, session_id: int | str | None = None, size: int = 100) -> SessionLog:
         """The last ``size`` lines of the session's log."""
@@ -197,20 +247,22 @@ class SessionManager:
         """Run ``code`` in the session and wait for its output (cancelled on Ctrl-C);
         ``progress`` sees where the statement is each time it is read."""
         info = self._pick(session_id)
-        return self._transports[info.transport].run(info, code, kind, progress, timeout)
+        info.idle_since = None
+        try:
+            return self._transports[info.transport].run(info, code, kind, progress, timeout)
+        finally:
+            info.idle_since = time.time()
 
     def cancel(self, statement_id: int, session_id: int | str | None = None) -> None:
         """Cancel a running statement of the session (default: the active one)."""
         info = self._pick(session_id)
         self._transports[info.transport].cancel(info, statement_id)
 
-    def dashboard_url(self, info: SessionInfo) -> str:
+    def dashboard_url(self, info: SessionInfo) -> str | None:
         """The session's dashboard (Spark UI and logs) URL, from GetResourceDashboard."""
-        emr = self.target.client("emr-serverless")
-        # Which resource id a Livy session has here is UNVERIFIED; the session id is used.
-        return emr.get_resource_dashboard(
-            applicationId=info.application_id, resourceId=str(info.id), resourceType="SESSION"
-        )["url"]
+        from emr_cmk_notebook.sessions.lifetime import dashboard_url
+
+        return dashboard_url(self.target, info)
 
     def livy_client(self, application_id: str) -> LivyClient:
         """The signed Livy client of an application (one per application, reused)."""
@@ -268,6 +320,8 @@ class SessionManager:
     def _remember(self, info: SessionInfo) -> None:
         with self._lock:
             self._known[(info.application_id, str(info.id))] = info
+        if info.started_here and info.owner is not None:
+            ledger.record(info.application_id, info.id, info.owner)
         self._activate(info)
 
     def _pick(self, session_id: int | str | None) -> SessionInfo:
@@ -297,6 +351,7 @@ class SessionManager:
             if self.active is info:
                 self.active = None
         info.active = False
+        ledger.forget(info.application_id, info.id)
 
 
 def _transport_of(session_id: int | str) -> str:

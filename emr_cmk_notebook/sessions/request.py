@@ -15,6 +15,7 @@ from typing import Any
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.sessions.conf import check_role
+from emr_cmk_notebook.sessions.owner import Owner
 from emr_cmk_notebook.sessions.results import SessionInfo
 
 TRANSPORTS = ("livy", "connect")
@@ -76,6 +77,8 @@ class SessionRequest:
     session_key_override: bool = False
     start_application: bool = True
     timeout: float = 900.0
+    # Who starts it: in the Livy session name, in the Spark Connect tags.
+    owner: Owner | None = None
 
     @classmethod
     def build(
@@ -135,6 +138,7 @@ class SessionRequest:
             session_key_override=session_key_override,
             start_application=start_application,
             timeout=timeout,
+            owner=Owner.here(keep=keep),
         )
 
     @classmethod
@@ -166,6 +170,16 @@ class SessionRequest:
             **more,
         )
 
+    def remote_name(self) -> str:
+        """The name the session is created with (a Livy name carries its owner)."""
+        if self.transport == "livy" and self.owner is not None:
+            return self.owner.stamp(self.name)
+        return self.name
+
+    def remote_tags(self) -> dict[str, str]:
+        """The tags the session is created with (a Spark Connect session's carry its owner)."""
+        return {**self.tags, **(self.owner.tags() if self.owner else {})}
+
     def started(
         self,
         session_id: int | str,
@@ -190,4 +204,6 @@ class SessionRequest:
             keep=self.keep,
             started_here=True,
             started_at=started_at,
+            owner=self.owner,
+            idle_timeout_minutes=self.idle_timeout_minutes,
         )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from emr_cmk_notebook.core.errors import EmrCmkError
+from emr_cmk_notebook.core.resource_usage import usage_rows
+from emr_cmk_notebook.sessions.owner import Owner
 
 SESSION_OVERRIDE = "session override"
 APPLICATION_DEFAULT = "application default"
@@ -42,8 +45,41 @@ class SessionInfo:
     keep: bool = False
     started_here: bool = False
     active: bool = False
-    # Epoch seconds just before the create request; None for a session attached, not started.
+    # Epoch seconds just before the create request (or the service's start time); None if unknown.
     started_at: float | None = None
+    # Who started it, from its tags (Spark Connect) or its name (Livy); None if not said.
+    owner: Owner | None = None
+    idle_timeout_minutes: int | None = None
+    # Epoch seconds since when the session has been idle; None while busy or unknown.
+    idle_since: float | None = None
+    dashboard: str | None = None
+    # ``{"total": {...}, "billed": {...}}`` of vCPUHour, memoryGBHour, storageGBHour, where the
+    # API gives them (Spark Connect sessions); None otherwise.
+    utilization: dict[str, dict[str, float]] | None = None
+    # Live, and started (not kept) by a kernel on this host that no longer runs (set by list).
+    orphaned: bool = False
+
+    def idle_minutes(self, now: float | None = None) -> float | None:
+        """How long the session has been idle, in minutes (None when not idle or not known)."""
+        if self.idle_since is None:
+            return None
+        return max(0.0, ((now or time.time()) - self.idle_since) / 60)
+
+    def lifetime_rows(self) -> list[tuple[str, str]]:
+        """When it started, how long it has been idle, when it ends, what it has used."""
+        rows = [
+            ("started at", _when(self.started_at)),
+            ("idle since", _when(self.idle_since) if self.idle_since else "(not idle)"),
+            (
+                "idle timeout",
+                f"{self.idle_timeout_minutes} min" if self.idle_timeout_minutes else "(not set)",
+            ),
+            ("dashboard", self.dashboard or "(none)"),
+        ]
+        rows += usage_rows(self.utilization)
+        if self.owner is not None:
+            rows.append(("started by", str(self.owner)))
+        return rows
 
     def key_text(self) -> str:
         if not self.key_arn:
@@ -67,7 +103,9 @@ class SessionInfo:
             rows.append(("transport", f"Livy ({self.kind})"))
             rows.append(("Spark application", self.spark_app_id or "(not yet)"))
         rows.append(("lifetime", ending if self.started_here else "attached, not started here"))
-        return rows
+        if self.orphaned:
+            rows.append(("orphaned", "its kernel no longer runs: %emr_session stop --orphans"))
+        return rows + self.lifetime_rows()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +122,13 @@ class SessionInfo:
             "spark_app_id": self.spark_app_id,
             "keep": self.keep,
             "started_here": self.started_here,
+            "started_at": self.started_at,
+            "idle_since": self.idle_since,
+            "idle_timeout_minutes": self.idle_timeout_minutes,
+            "dashboard": self.dashboard,
+            "utilization": self.utilization,
+            "owner": str(self.owner) if self.owner else None,
+            "orphaned": self.orphaned,
         }
 
     def __repr__(self) -> str:
@@ -105,7 +150,8 @@ class SessionList:
         import pandas as pd
 
         columns = [
-            "id", "transport", "name", "state", "key_arn", "key_source", "started_here", "active"
+            "id", "transport", "name", "state", "key_arn", "key_source", "started_here", "active",
+            "owner", "orphaned",
         ]  # fmt: skip
         rows = [{**s.to_dict(), "active": s.active} for s in self.sessions]
         return pd.DataFrame(rows, columns=columns)
@@ -116,7 +162,7 @@ class SessionList:
     def _lines(self) -> list[str]:
         return [
             f"{'*' if s.active else ' '} {s.id!s:<16} {s.transport:<7} {s.state:<13} "
-            f"{s.name or '-':<28} {s.key_text()}"
+            f"{s.name or '-':<28} {s.key_text()}" + (" ORPHANED" if s.orphaned else "")
             for s in self.sessions
         ]
 
@@ -134,7 +180,7 @@ class SessionList:
                     "*" if s.active else "",
                     s.id,
                     s.transport,
-                    s.state,
+                    s.state + (" (orphaned)" if s.orphaned else ""),
                     s.name or "",
                     s.key_text(),
                 )
@@ -147,6 +193,13 @@ class SessionList:
             "<th>disk key</th></tr>"
         )
         return f"<table>{head}{rows}</table>"
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "(unknown)"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+    return f"{stamp} ({max(0, time.time() - epoch) / 60:.0f} min ago)"
 
 
 @dataclass

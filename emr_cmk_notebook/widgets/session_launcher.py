@@ -15,6 +15,7 @@ from typing import Any
 from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.core.progress import ProgressText
+from emr_cmk_notebook.render import table_html
 from emr_cmk_notebook.widgets.background import Background, IsCurrent
 from emr_cmk_notebook.widgets.context_editor import ContextEditor, error_line, warning_line
 from emr_cmk_notebook.widgets.factory import WidgetFactory
@@ -127,6 +128,7 @@ class SessionLauncher:
         self.override_warning = f.html()
         self.start_button = f.button(description="Start", button_style="success", disabled=True)
         self.stop_button = f.button(description="Stop", button_style="danger", disabled=True)
+        self.refresh_button = f.button(description="Refresh", disabled=True)
         self.status = f.html("no session started here")
         self.dashboard = f.html()
         for control in (self.application, self.role, self.key, self.transport):
@@ -135,6 +137,7 @@ class SessionLauncher:
         self.override.observe(lambda _: self._override_changed(), names="value")
         self.start_button.on_click(lambda _: self._start_clicked())
         self.stop_button.on_click(lambda _: self._stop_clicked())
+        self.refresh_button.on_click(lambda _: self._refresh_clicked())
         self.widget = f.vbox(
             [
                 f.html("<b>EMR Serverless session with your KMS key</b>"),
@@ -148,7 +151,7 @@ class SessionLauncher:
                 f.html("<b>readiness</b>"),
                 self.readiness,
                 f.hbox([self.override, self.override_warning]),
-                f.hbox([self.start_button, self.stop_button]),
+                f.hbox([self.start_button, self.stop_button, self.refresh_button]),
                 self.status,
                 self.dashboard,
             ]
@@ -224,6 +227,7 @@ class SessionLauncher:
     def _refresh_buttons(self) -> None:
         self.start_button.disabled = self._why_not_start() is not None
         self.stop_button.disabled = self.busy is not None or self.session is None
+        self.refresh_button.disabled = self.stop_button.disabled
 
     def _why_not_start(self) -> str | None:
         if self.busy:
@@ -367,7 +371,7 @@ class SessionLauncher:
                 if name is not None:
                     where += f"; {name} is its SparkSession"
                 self._show_status(info.state, where, clock, done=True)
-                self.dashboard.value = self._dashboard_link(info)
+                self.dashboard.value = self._lifetime(info)
             finally:
                 self.busy = None
                 self._refresh_buttons()
@@ -417,15 +421,26 @@ class SessionLauncher:
         timing = f"took {clock.elapsed()}" if done else clock.elapsed()
         self.status.value = f"<b>{html.escape(state)}</b> · {html.escape(text)} · {timing}"
 
-    def _dashboard_link(self, info: Any) -> str:
+    def _lifetime(self, info: Any) -> str:
+        """The dashboard link and the session's lifetime and usage, as ``status`` says them."""
         try:
-            url = self.manager.dashboard_url(info)
+            info = self.manager.status(info.id)
         except Exception as exc:
-            return warning_line(f"no dashboard link: {exc}")
-        return (
-            f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener">'
-            "Spark UI and logs (dashboard)</a>"
-        )
+            return warning_line(f"no lifetime figures: {exc}")
+        if info.dashboard:
+            link = (
+                f'<a href="{html.escape(info.dashboard, quote=True)}" target="_blank" '
+                'rel="noopener">Spark UI and logs (dashboard)</a>'
+            )
+        else:
+            link = warning_line("no dashboard link")
+        rows = [(k, v) for k, v in info.lifetime_rows() if k != "dashboard"]
+        return link + table_html(rows)
+
+    def _refresh_clicked(self) -> None:
+        if self.session is not None:
+            info = self.session
+            self.background.run(lambda: setattr(self.dashboard, "value", self._lifetime(info)))
 
 
 def _application_line(view: Any) -> str:

@@ -169,7 +169,7 @@ def shown(label: str, **options: Any) -> Iterator[SparkProgressDisplay]:
     display.end("done")
 
 
-def link_of(url: Callable[[], str]) -> Callable[[], str | None]:
+def link_of(url: Callable[[], str | None]) -> Callable[[], str | None]:
     """``url`` that gives None instead of raising: a missing dashboard link never fails a cell."""
 
     def link() -> str | None:

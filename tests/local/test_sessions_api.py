@@ -245,3 +245,34 @@ def test_server_that_dies_fails_the_session(emr, world):
     session = wait_state(emr, app_id, session_id, {"STARTED", "IDLE"}, timeout=30)
     assert session["state"] == "FAILED"
     assert "exited unexpectedly" in session["stateDetails"]
+
+
+def test_usage_grows_with_time_and_the_configured_size_and_stops_at_the_end(backend, emr, world):
+    app_id = demo_app_id(world)
+    big = {"spark.driver.cores": "8", "spark.driver.memory": "32g"}
+    overrides = {"runtimeConfiguration": [{"classification": "spark-defaults", "properties": big}]}
+    sized = start(emr, app_id, configurationOverrides=overrides)
+    plain = start(emr, app_id)
+    for session_id in (sized, plain):
+        wait_state(emr, app_id, session_id, {"SUBMITTED", "STARTING"})
+    time.sleep(2)
+    views = {
+        s: emr.get_session(applicationId=app_id, sessionId=s)["session"] for s in (sized, plain)
+    }
+    for session_id in (sized, plain):
+        emr.terminate_session(applicationId=app_id, sessionId=session_id)
+    ended = wait_state(emr, app_id, plain, {"STARTED", "IDLE", "TERMINATING"}, timeout=30)
+    later = emr.get_session(applicationId=app_id, sessionId=plain)["session"]
+    time.sleep(1.5)
+    frozen = emr.get_session(applicationId=app_id, sessionId=plain)["session"]
+
+    sized_used, plain_used = (views[s]["totalResourceUtilization"] for s in (sized, plain))
+    assert plain_used["vCPUHour"] > 0 and plain_used["storageGBHour"] > 0
+    # 8 vCPU, 32 GB against the default 4 vCPU, 16 GB, for about as long.
+    assert sized_used["vCPUHour"] / sized_used["memoryGBHour"] == pytest.approx(8 / 32, rel=1e-3)
+    assert plain_used["vCPUHour"] / plain_used["memoryGBHour"] == pytest.approx(4 / 16, rel=1e-3)
+    # AWS bills at least a minute.
+    assert views[plain]["billedResourceUtilization"]["vCPUHour"] == pytest.approx(4 / 60, rel=1e-4)
+    assert ended["state"] == "TERMINATED"
+    assert frozen["totalResourceUtilization"] == later["totalResourceUtilization"]
+    assert frozen["totalExecutionDurationSeconds"] >= 2

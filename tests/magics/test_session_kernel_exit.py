@@ -8,7 +8,7 @@ import pytest
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.sessions.livy import LivyClient
 from tests.conftest import demo_app_id
-from tests.sessions.conftest import pointed_at, session_role
+from tests.sessions.conftest import given_name, pointed_at, session_role
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_kernel_shutdown_deletes_its_sessions_unless_kept(backend, demo):
             client.stop_channels()
             kernel.shutdown_kernel(now=False)
         livy = LivyClient.for_application(AwsTarget(), app)
-        states = {s["name"]: (s["id"], s["state"]) for s in livy.list_sessions()}
+        states = {given_name(s): (s["id"], s["state"]) for s in livy.list_sessions()}
         connect = AwsTarget().client("emr-serverless").list_sessions(applicationId=app)
     assert "kernel-ends" not in states
     # spark.stop() alone would leave a Spark Connect session billing: the kernel terminated it.

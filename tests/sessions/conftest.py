@@ -15,6 +15,13 @@ from tests.sessions.faulty_network import FaultyNetwork
 ROLE_NAME = "emr-session-role"
 
 
+def given_name(livy_session: dict) -> str | None:
+    """The name a Livy session was given, without the owner its name carries."""
+    from emr_cmk_notebook.sessions.owner import Owner
+
+    return Owner.split(livy_session.get("name"))[0]
+
+
 def session_role(status: dict) -> str:
     """The demo execution role that may use the ready key."""
     return next(r for r in status["roles"] if r.endswith(f"role/{ROLE_NAME}"))

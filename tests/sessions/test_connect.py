@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from urllib.parse import quote
@@ -248,7 +249,10 @@ def test_notebook_flow_count_refresh_verify_and_stop(
             assert (info.transport, info.kind) == ("connect", None)
             emr = backend.client("emr-serverless")
             view = emr.get_session(applicationId=app_id, sessionId=info.id)["session"]
-            assert (view["tags"], view["idleTimeoutMinutes"]) == ({"team": "risk"}, 30)
+            # The user's tags, and who started the session (see sessions/owner.py).
+            mine = {k: v for k, v in view["tags"].items() if not k.startswith("emr-cmk:")}
+            assert (mine, view["idleTimeoutMinutes"]) == ({"team": "risk"}, 30)
+            assert view["tags"]["emr-cmk:pid"] == str(os.getpid())
             assert run("sc_spark.range(10).count()") == 10
             # Longer than the token's life: the next query needs, and gets, a new token.
             time.sleep(3.5)

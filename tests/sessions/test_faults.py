@@ -10,6 +10,7 @@ import pytest
 
 from emr_cmk_notebook.core.errors import ServiceFault
 from emr_cmk_notebook.sessions.livy import LivyClient, livy_url
+from tests.sessions.conftest import given_name
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,9 @@ def test_a_lost_create_answer_does_not_make_a_second_session(network, managers, 
     network.fail("GET", r"/sessions/\d+/state$", "503", times=2)
     manager = managers(network.endpoint)
     info = manager.start(app_id, role, name="lost-answer")
-    named = [s for s in manager.livy_client(app_id).list_sessions() if s["name"] == "lost-answer"]
+    named = [
+        s for s in manager.livy_client(app_id).list_sessions() if given_name(s) == "lost-answer"
+    ]
     assert [s["id"] for s in named] == [info.id]
     posts = [s for m, p, s in network.seen if m == "POST" and p.endswith("/sessions")]
     assert posts == [503], "the lookup by name found it, so the POST was not sent again"
@@ -47,7 +50,9 @@ def test_a_throttled_emr_api_still_starts_one_session(managers, backend, app_id,
         info = manager.start(app_id, role, name="throttled-api")
     finally:
         backend.settings(faults={})
-    named = [s for s in manager.livy_client(app_id).list_sessions() if s["name"] == "throttled-api"]
+    named = [
+        s for s in manager.livy_client(app_id).list_sessions() if given_name(s) == "throttled-api"
+    ]
     assert [s["id"] for s in named] == [info.id]
 
 
@@ -66,7 +71,7 @@ def test_sessions_started_here_end_when_python_exits_unless_kept(aws_env, app_id
     from emr_cmk_notebook.clients import AwsTarget
 
     client = LivyClient(livy_url(AwsTarget(), app_id), _credentials(), "us-east-1")
-    states = {s["name"]: s["state"] for s in client.list_sessions()}
+    states = {given_name(s): s["state"] for s in client.list_sessions()}
     assert "ends-at-exit" not in states
     assert states.get("kept-at-exit") == "idle"
     kept_id = int(done.stdout.split()[1])

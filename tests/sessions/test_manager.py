@@ -15,7 +15,7 @@ from emr_cmk_notebook.core.errors import ServiceFault, UserError
 from emr_cmk_notebook.sessions import SessionManager, StatementFailed
 from emr_cmk_notebook.sessions.manager import SessionFailed
 from tests.conftest import demo_app_id, key_arn, service_data_key_contexts
-from tests.sessions.conftest import pointed_at, session_role
+from tests.sessions.conftest import given_name, pointed_at, session_role
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def test_a_disabled_key_with_the_check_skipped_is_refused_in_one_line(managers, 
     assert "DisabledException" in str(refused.value)
     assert key_arn(demo, "alias/emr-disabled") in str(refused.value)
     assert "\n" not in str(refused.value)
-    assert [s for s in manager.livy_client(app_id).list_sessions() if s["name"] == name] == []
+    assert [s for s in manager.livy_client(app_id).list_sessions() if given_name(s) == name] == []
     assert manager.sessions() == []
 
 
@@ -141,7 +141,7 @@ def test_a_key_the_service_cannot_use_with_the_check_skipped_fails_closed(
     live = [
         s
         for s in manager.livy_client(app_id).list_sessions()
-        if s["name"] == name and s["state"] not in ("dead", "killed", "error")
+        if given_name(s) == name and s["state"] not in ("dead", "killed", "error")
     ]
     assert live == [] and manager.sessions() == []
 

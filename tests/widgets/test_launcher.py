@@ -199,6 +199,8 @@ def test_start_reaches_idle_shows_the_dashboard_and_stop_deletes_it(demo, launch
     assert info.context == {"project": "churn"} and info.key_arn in launcher.status.value
     assert launcher.manager.active is info
     assert 'href="http' in launcher.dashboard.value
+    for shown in ("started at", "idle since", "idle timeout"):
+        assert shown in launcher.dashboard.value
     assert launcher.start_button.disabled and not launcher.stop_button.disabled
 
     launcher.stop_button.click()
@@ -272,6 +274,7 @@ def test_spark_connect_from_the_launcher_uses_the_applications_key_and_binds_spa
     assert info is not None and info.transport == "connect", launcher.status.value
     assert "spark is its SparkSession" in launcher.status.value
     assert 'href="http' in launcher.dashboard.value
+    assert "vCPU-hours" in launcher.dashboard.value and "billed usage" in launcher.dashboard.value
     assert launcher.kernel.namespace["spark"].range(10).count() == 10
 
     launcher.stop_button.click()
