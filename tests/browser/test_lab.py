@@ -47,7 +47,9 @@ def test_quickstart_and_launcher_in_jupyterlab(lab, browser_context, artifacts, 
         raise
 
     cells = page.locator(".jp-CodeCell")
-    started = cells.filter(has_text="%emr_session start --key alias/emr-analytics")
+    started = cells.filter(
+        has_text="%emr_session start --application-id demo-app --key alias/emr-analytics"
+    )
     assert re.search(r"state\b.*\bidle", started.locator(".jp-OutputArea").inner_text())
     spark = cells.filter(has_text="spark.range(1000).count()").locator(".jp-OutputArea")
     assert "1000" in spark.inner_text()
