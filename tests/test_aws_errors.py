@@ -46,9 +46,17 @@ def test_a_missing_thing_is_ours_and_still_a_client_error(as_account):
 def test_a_missing_application_is_exit_2_on_the_cli(as_account, capsys):
     as_account()
     assert main(["job", "list", "--application-id", "00nosuchapp00001"]) == 2
-    assert capsys.readouterr().err == (
-        "emr-cmk: error: ListJobRuns: Application 00nosuchapp00001 does not exist\n"
-    )
+    err = capsys.readouterr().err
+    assert err.startswith("emr-cmk: error: no application has the id or name '00nosuchapp00001'")
+    assert err.count("\n") == 1
+
+
+def test_a_resource_aws_cannot_find_is_something_to_change(as_account):
+    as_account()
+    with pytest.raises(UserError) as caught:
+        AwsTarget().client("emr-serverless").get_application(applicationId="00nosuchapp00001")
+    assert isinstance(caught.value, ClientError)
+    assert str(caught.value) == "GetApplication: Application 00nosuchapp00001 does not exist"
 
 
 def test_access_denied_names_the_principal_and_the_action(as_account):
