@@ -64,7 +64,7 @@ class JobRun:
 
     @property
     def app_arn(self) -> str:
-        return f"arn:aws:emr-serverless:{self.region}:{self.account}:/applications/{self.app_id}"
+        return application_arn(self.region, self.account, self.app_id)
 
     @property
     def arn(self) -> str:
@@ -357,6 +357,11 @@ def dashboard_url(request: ApiRequest, path: str) -> str:
 def new_id() -> str:
     """An id shaped like the service's: 16 lowercase alphanumerics starting with ``00``."""
     return "00" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(14))
+
+
+def application_arn(region: str, account: str, app_id: str) -> str:
+    """The ARN of application ``app_id``; job runs and sessions hang below it."""
+    return f"arn:aws:emr-serverless:{region}:{account}:/applications/{app_id}"
 
 
 def _started(run: JobRun) -> dict[str, Any]:
