@@ -7,6 +7,8 @@ which key was in effect and where it came from.
 
 from __future__ import annotations
 
+import argparse
+import shlex
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -248,6 +250,26 @@ def submit(
     emr = target.client("emr-serverless")
     started = emr.start_job_run(**params)
     return _status(target, app, started["jobRunId"])
+
+
+def submit_from_options(
+    target: AwsTarget, application_id: str, role_arn: str, options: argparse.Namespace
+) -> JobView:
+    """``submit`` with what ``emr-cmk job submit`` and ``%emr_job submit`` parsed: the entry
+    point, its arguments as one shell-quoted string, Spark parameters, key and K=V context, name
+    and ``skip_check``. The caller has refused a context without a key, in its own words."""
+    key = options.key
+    return submit(
+        target,
+        application_id,
+        role_arn,
+        options.entry_point,
+        args=shlex.split(options.args),
+        spark_params=options.spark_params,
+        encryption=DiskEncryption.from_parts(key, options.context or []) if key else None,
+        name=options.name,
+        check=not options.skip_check,
+    )
 
 
 def dashboard_url(target: AwsTarget, application_id: str, job_run_id: str) -> str:

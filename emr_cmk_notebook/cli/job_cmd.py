@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from emr_cmk_notebook.cli import options
@@ -46,24 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _submit(args: argparse.Namespace) -> int:
     from emr_cmk_notebook import jobs
-    from emr_cmk_notebook.core.encryption import DiskEncryption
     from emr_cmk_notebook.core.errors import UserError
 
     if args.context and not args.key:
         raise UserError("--context needs --key")
-    encryption = DiskEncryption.from_parts(args.key, args.context or []) if args.key else None
     target = options.target(args)
-    view = jobs.submit(
-        target,
-        args.application_id,
-        args.role,
-        args.entry_point,
-        args=shlex.split(args.args),
-        spark_params=args.spark_params,
-        encryption=encryption,
-        name=args.name,
-        check=not args.skip_check,
-    )
+    view = jobs.submit_from_options(target, args.application_id, args.role, args)
     if args.wait:
         from emr_cmk_notebook.core.progress import ProgressText
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from emr_cmk_notebook.core import releases
 from emr_cmk_notebook.local.emr_jobs import (
     JobRunOperations,
+    application_arn,
     dashboard_url,
     needs_start,
     new_id,
@@ -115,7 +116,7 @@ class Application:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:emr-serverless:{self.region}:{self.account}:/applications/{self.id}"
+        return application_arn(self.region, self.account, self.id)
 
     def view(self) -> dict[str, Any]:
         """The ``Application`` shape GetApplication answers with."""

@@ -17,6 +17,7 @@ from emr_cmk_notebook.local import usage
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 
 if TYPE_CHECKING:
+    from emr_cmk_notebook.core.encryption import DiskEncryption
     from emr_cmk_notebook.local.emr import Application, JobExecutor, KeyService, Timers
     from emr_cmk_notebook.local.identity import Identity
     from emr_cmk_notebook.local.wire import ApiRequest
@@ -64,7 +65,7 @@ class JobRun:
 
     @property
     def app_arn(self) -> str:
-        return f"arn:aws:emr-serverless:{self.region}:{self.account}:/applications/{self.app_id}"
+        return application_arn(self.region, self.account, self.app_id)
 
     @property
     def arn(self) -> str:
@@ -145,7 +146,7 @@ class JobRunOperations:
             _check_can_run(app, data)
             disk = _effective_disk(app, data)
         if disk is not None:
-            context = {**(disk.get("encryptionContext") or {}), "applicationId": app.id}
+            context = disk_context(disk.get("encryptionContext"), app.id)
             check_submission_key(
                 self.keys, request.identity, request.region, disk["encryptionKeyArn"], context
             )
@@ -287,8 +288,7 @@ class JobRunOperations:
     def _use_disk_key(self, run: JobRun, disk: dict[str, Any]) -> bool:
         """The service's GenerateDataKey + Decrypt for the run's disks; a refusal fails the run."""
         key_arn = disk["encryptionKeyArn"]
-        # The service sets applicationId itself; a custom pair cannot stand in for it.
-        context = {**(disk.get("encryptionContext") or {}), "applicationId": run.app_id}
+        context = disk_context(disk.get("encryptionContext"), run.app_id)
         try:
             self.keys.use_key_for_disks(
                 account_id=run.account,
@@ -359,6 +359,11 @@ def new_id() -> str:
     return "00" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(14))
 
 
+def application_arn(region: str, account: str, app_id: str) -> str:
+    """The ARN of application ``app_id``; job runs and sessions hang below it."""
+    return f"arn:aws:emr-serverless:{region}:{account}:/applications/{app_id}"
+
+
 def _started(run: JobRun) -> dict[str, Any]:
     return {"applicationId": run.app_id, "jobRunId": run.id, "arn": run.arn}
 
@@ -403,6 +408,35 @@ def _effective_disk(app: Application, data: Mapping[str, Any]) -> dict[str, Any]
         data.get("configurationOverrides"), app.config.get("diskEncryptionConfiguration")
     )
     return copy.deepcopy(disk)
+
+
+def disk_context(custom: Mapping[str, str] | None, app_id: str) -> dict[str, str]:
+    """The encryption context of the service's KMS calls for disks: the custom pairs, and the
+    ``applicationId`` the service sets itself (a custom pair cannot stand in for it)."""
+    return {**(custom or {}), "applicationId": app_id}
+
+
+def session_disk(
+    keys: KeyService,
+    identity: Identity,
+    region: str,
+    app: Mapping[str, Any],
+    own: DiskEncryption | None,
+) -> tuple[str, dict[str, str]] | None:
+    """The key and context the service uses for a session's disks (StartSession, Livy
+    ``POST /sessions``): the session's own (``own``, from its Spark conf), else the
+    application's, else None; the caller's key check passed first."""
+    if own is not None:
+        key_arn, custom = own.key_arn, dict(own.context)
+    else:
+        app_disk = app.get("diskEncryptionConfiguration") or {}
+        if not app_disk.get("encryptionKeyArn"):
+            return None
+        key_arn = app_disk["encryptionKeyArn"]
+        custom = dict(app_disk.get("encryptionContext") or {})
+    context = disk_context(custom, app["applicationId"])
+    check_submission_key(keys, identity, region, key_arn, context)
+    return key_arn, context
 
 
 def check_submission_key(

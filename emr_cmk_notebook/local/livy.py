@@ -25,7 +25,7 @@ from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local import accounts
 from emr_cmk_notebook.local.emr import EmrServerless, KeyService
-from emr_cmk_notebook.local.emr_jobs import check_submission_key
+from emr_cmk_notebook.local.emr_jobs import session_disk
 from emr_cmk_notebook.local.errors import AwsError, validation
 from emr_cmk_notebook.local.identity import Identity
 from emr_cmk_notebook.local.livy_session import (
@@ -277,24 +277,11 @@ class LivyEndpoint(SessionHost):
     ) -> tuple[str, dict[str, str]] | None:
         """The key and context the service uses: the session's, else the application's."""
         try:
-            session_disk = DiskEncryption.from_livy_conf(conf)
+            own = DiskEncryption.from_livy_conf(conf)
         except UserError as err:
             raise LivyError(400, str(err)) from None
-        if session_disk is not None:
-            key_arn, custom = session_disk.key_arn, dict(session_disk.context)
-        else:
-            app_disk = app.get("diskEncryptionConfiguration") or {}
-            if not app_disk.get("encryptionKeyArn"):
-                return None
-            key_arn, custom = (
-                app_disk["encryptionKeyArn"],
-                dict(app_disk.get("encryptionContext") or {}),
-            )
         region = app["arn"].split(":")[3]
-        # The service sets applicationId itself; a custom pair cannot stand in for it.
-        context = {**custom, "applicationId": app["applicationId"]}
-        check_submission_key(self.keys, identity, region, key_arn, context)
-        return key_arn, context
+        return session_disk(self.keys, identity, region, app, own)
 
     def _disk_key_user(self, spec: SessionSpec) -> Callable[[str, dict[str, str]], None]:
         def use(key_arn: str, context: dict[str, str]) -> None:

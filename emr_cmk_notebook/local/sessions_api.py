@@ -25,7 +25,13 @@ from emr_cmk_notebook.core.encryption import DiskEncryption
 from emr_cmk_notebook.core.errors import UserError
 from emr_cmk_notebook.local import usage
 from emr_cmk_notebook.local.emr import Application, EmrServerless, KeyService
-from emr_cmk_notebook.local.emr_jobs import check_submission_key, key_failure, new_id, paginate
+from emr_cmk_notebook.local.emr_jobs import (
+    application_arn,
+    key_failure,
+    new_id,
+    paginate,
+    session_disk,
+)
 from emr_cmk_notebook.local.errors import AwsError, not_found, validation
 from emr_cmk_notebook.local.session_host import SessionHost
 from emr_cmk_notebook.local.settings import checked_setting
@@ -77,10 +83,7 @@ class Session:
 
     @property
     def arn(self) -> str:
-        return (
-            f"arn:aws:emr-serverless:{self.region}:{self.account}:"
-            f"/applications/{self.app_id}/sessions/{self.id}"
-        )
+        return f"{application_arn(self.region, self.account, self.app_id)}/sessions/{self.id}"
 
     def view(self) -> dict[str, Any]:
         """The ``Session`` shape GetSession answers with."""
@@ -335,17 +338,7 @@ class SessionsApi(SessionHost):
             override = DiskEncryption.from_livy_conf(properties)
         except UserError as err:
             raise validation(str(err)) from None
-        if override is not None:
-            key_arn, custom = override.key_arn, dict(override.context)
-        else:
-            app_disk = app.get("diskEncryptionConfiguration") or {}
-            if not app_disk.get("encryptionKeyArn"):
-                return None
-            key_arn = app_disk["encryptionKeyArn"]
-            custom = dict(app_disk.get("encryptionContext") or {})
-        context = {**custom, "applicationId": app["applicationId"]}
-        check_submission_key(self.keys, request.identity, request.region, key_arn, context)
-        return key_arn, context
+        return session_disk(self.keys, request.identity, request.region, app, override)
 
     def _launch(self, session: Session, app: dict[str, Any]) -> None:
         with session.lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 import warnings
 from typing import Any
@@ -60,26 +59,14 @@ def run(magics: Any, line: str) -> Any:
 
 def _submit_job(magics: Any, target: Any, app_id: str, args: Any) -> Any:
     from emr_cmk_notebook import jobs
-    from emr_cmk_notebook.core.encryption import DiskEncryption
     from emr_cmk_notebook.magics.display import ProgressLine
 
     if args.context and not args.key:
         raise MagicUsageError("%emr_job submit: --context needs --key")
-    encryption = DiskEncryption.from_parts(args.key, args.context or []) if args.key else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            view = jobs.submit(
-                target,
-                app_id,
-                args.role or magics.default_role,
-                args.entry_point,
-                args=shlex.split(args.args),
-                spark_params=args.spark_params,
-                encryption=encryption,
-                name=args.name,
-                check=not args.skip_check,
-            )
+            view = jobs.submit_from_options(target, app_id, args.role or magics.default_role, args)
         finally:
             for warning in caught:
                 print(f"{warning.message}", file=sys.stderr)
