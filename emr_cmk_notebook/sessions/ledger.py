@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,12 @@ class Entry:
 
 def folder() -> Path:
     """Where the entries live (``$JUPYTER_RUNTIME_DIR/emr-cmk-sessions``)."""
-    from jupyter_core.paths import jupyter_runtime_dir
-
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:  # IPython without Jupyter (core install): jupyter_core's own default
+        data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        runtime = os.environ.get("JUPYTER_RUNTIME_DIR") or Path(data) / "jupyter" / "runtime"
+        return Path(runtime) / "emr-cmk-sessions"
     return Path(jupyter_runtime_dir()) / "emr-cmk-sessions"
 
 
