@@ -20,16 +20,17 @@ from collections.abc import Sequence
 
 from emr_cmk_notebook.core.errors import CheckFailed, ServiceFault, UserError
 
-# Modules under emr_cmk_notebook.cli that add a subcommand; imported lazily so --help stays fast.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "local_cmd",
-    "policy_cmd",
-    "notebook_cmd",
-    "usage_cmd",
-    "job_cmd",
-    "keycheck_cmd",
-    "session_cmd",
-)
+# Each subcommand and the module under emr_cmk_notebook.cli that adds it. A command line that
+# names one imports only that module, so a command does not pay for the others' imports.
+SUBCOMMAND_MODULES: dict[str, str] = {
+    "local": "local_cmd",
+    "policy": "policy_cmd",
+    "notebook": "notebook_cmd",
+    "usage": "usage_cmd",
+    "job": "job_cmd",
+    "key-check": "keycheck_cmd",
+    "session": "session_cmd",
+}
 
 
 # 128 + SIGPIPE: what a shell reports for a command whose reader closed the pipe.
@@ -47,8 +48,9 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``emr-cmk`` parser with every subcommand registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``emr-cmk`` parser: with only ``command`` registered when it is a known subcommand,
+    else with every subcommand (for ``--help`` and the error that lists them)."""
     parser = OneLineParser(
         prog="emr-cmk",
         description="Encrypted EMR Serverless sessions with customer managed KMS keys.",
@@ -58,9 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
-    for name in SUBCOMMAND_MODULES:
+    modules = SUBCOMMAND_MODULES.values()
+    if command in SUBCOMMAND_MODULES:
+        modules = [SUBCOMMAND_MODULES[command]]
+    for name in modules:
         importlib.import_module(f"emr_cmk_notebook.cli.{name}").register(sub)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option (``--debug``)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
@@ -84,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Our warnings (a skipped check, a secret-looking value) as one plain line each.
             warnings.simplefilter("always", UserWarning)
             warnings.showwarning = _show_warning
-            args = build_parser().parse_args(argv)
+            argv = sys.argv[1:] if argv is None else list(argv)
+            args = build_parser(_command_of(argv)).parse_args(argv)
             code = int(args.handler(args) or 0)
             # Flush here, not at exit, so that a reader that went away ends up below.
             sys.stdout.flush()

@@ -11,17 +11,15 @@ counted and dropped, the good ones reduced to the known fields and handed to Arr
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
-import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pa_json
+from isal import isal_zlib
 
 from emr_cmk_notebook.core.errors import UserError
 
@@ -107,10 +105,53 @@ def read_records(source: Any, name: str) -> RawRecords:
     )
 
 
-def _from_bytes(data: bytes, name: str) -> RawRecords:
+def unpack(data: bytes, name: str) -> bytes:
+    """The text of a log file's bytes: gunzipped when gzip, without a byte order mark."""
     if data[:2] == b"\x1f\x8b":
         data = _gunzip(data, name)
-    data = data.removeprefix(_BOM)
+    return data.removeprefix(_BOM)
+
+
+def records_line(data: bytes) -> tuple[bytes, tuple[str, ...]] | None:
+    """An unpacked ``{"Records": [...]}`` file as one line, with its context keys, ready for
+    ``read_documents``; None when it is another form or a context is too odd to scan."""
+    if not _RECORDS_START.match(data) or _array_end(data) is None:
+        return None
+    keys = _context_keys(data)
+    if keys is None:
+        return None
+    if b"\n" in data or b"\r" in data:
+        # Raw line breaks can only be whitespace in JSON.
+        data = data.replace(b"\r", b" ").replace(b"\n", b" ")
+    return data, keys
+
+
+def read_documents(lines: Sequence[bytes], keys: Iterable[str]) -> RawRecords:
+    """The records of several ``records_line`` files in one Arrow read, in order.
+
+    Each file is one JSON line whose ``Records`` list Arrow reads with the record schema; one
+    read for many small files saves the per-call cost that dominates files of a few hundred
+    records. Raises ``pyarrow.ArrowInvalid`` when a file does not fit the schema (the caller
+    then reads the files one by one, which copes with anything).
+    """
+    keys = tuple(sorted(set(keys)))
+    schema = record_schema(keys)
+    document = pa.schema([("Records", pa.list_(pa.struct(list(schema))))])
+    table = pa_json.read_json(
+        pa.BufferReader(b"\n".join(lines)),
+        read_options=pa_json.ReadOptions(
+            block_size=max(_BLOCK_SIZE, max((len(line) for line in lines), default=0) + 1),
+        ),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=document, unexpected_field_behavior="ignore"
+        ),
+    )
+    records = table.column("Records").combine_chunks().flatten()
+    return RawRecords(pa.Table.from_batches([pa.RecordBatch.from_struct_array(records)]), keys)
+
+
+def _from_bytes(data: bytes, name: str) -> RawRecords:
+    data = unpack(data, name)
     if not data or data.isspace():
         return _empty()
     if _RECORDS_START.match(data):
@@ -127,14 +168,24 @@ def _from_bytes(data: bytes, name: str) -> RawRecords:
 
 
 def _gunzip(data: bytes, name: str) -> bytes:
+    """Every gzip member of ``data``, unpacked (ISA-L: about twice zlib's speed), bounded."""
+    parts: list[bytes] = []
+    room = MAX_LOG_BYTES + 1
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as unpacked:
-            text = unpacked.read(MAX_LOG_BYTES + 1)
-    except (OSError, EOFError, zlib.error) as exc:
+        while data and room > 0:
+            unpacker = isal_zlib.decompressobj(31)
+            parts.append(unpacker.decompress(data, room))
+            room -= len(parts[-1])
+            if not unpacker.eof:
+                if room > 0:
+                    raise isal_zlib.error("the gzip data ends early")
+                break
+            data = unpacker.unused_data.lstrip(b"\0")
+    except isal_zlib.error as exc:
         raise UserError(f"{name}: gzip data is truncated or corrupt ({exc})") from None
-    if len(text) > MAX_LOG_BYTES:
+    if room <= 0:
         raise UserError(too_large(name, "unpacks to more than"))
-    return text
+    return b"".join(parts)
 
 
 def too_large(name: str, holds: str = "is larger than") -> str:

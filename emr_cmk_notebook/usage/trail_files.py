@@ -284,7 +284,9 @@ def _s3_file(s3: Any, bucket: str, key: str) -> LogFile:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+            data = body.read(MAX_LOG_BYTES + 1)
+            body.close()
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise UserError(
@@ -293,5 +295,8 @@ def _s3_file(s3: Any, bucket: str, key: str) -> LogFile:
             ) from None
         except BotoCoreError as exc:
             raise UserError(f"s3://{bucket}/{key}: S3 could not be reached: {exc}") from None
+        if len(data) > MAX_LOG_BYTES:
+            raise UserError(too_large(f"s3://{bucket}/{key}"))
+        return data
 
     return LogFile(f"s3://{bucket}/{key}", read)

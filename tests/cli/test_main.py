@@ -54,3 +54,27 @@ def test_local_status_into_a_closed_pipe_ends_quietly(backend) -> None:
 
 def test_help_into_a_closed_pipe_ends_quietly() -> None:
     assert_quiet_end(closed_reader(["--help"], dict(os.environ)))
+
+
+def test_each_command_line_loads_only_its_own_subcommand() -> None:
+    from emr_cmk_notebook.cli import SUBCOMMAND_MODULES, build_parser
+
+    def commands(parser) -> set[str]:
+        return set(next(a for a in parser._actions if a.dest == "command").choices)
+
+    assert commands(build_parser()) == set(SUBCOMMAND_MODULES)
+    for command in SUBCOMMAND_MODULES:
+        assert commands(build_parser(command)) == {command}
+
+
+def test_usage_parse_does_not_pay_for_the_session_code() -> None:
+    # The session code and its imports are a third of the start-up of `usage parse`.
+    script = (
+        "import sys; from emr_cmk_notebook.cli import main; "
+        f"code = main(['--debug', 'usage', 'parse', {TRAIL!r}, '--quiet']); "
+        "print(code, 'emr_cmk_notebook.sessions' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.splitlines()[-1] == "0 False", done.stderr

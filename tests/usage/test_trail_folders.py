@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emr_cmk_notebook.cli import main
-from emr_cmk_notebook.usage.stream import read_batches
+from emr_cmk_notebook.usage.stream import GROUP_FILES, read_batches
 from emr_cmk_notebook.usage.trail_files import LogFile, Scope, list_log_files
 
 WORKLOAD = "111122223333"
@@ -209,21 +209,27 @@ def test_a_folder_without_log_files_is_one_line(
 
 def test_reading_stays_a_bounded_number_of_files_ahead(bucket: Path) -> None:
     files = list_log_files(bucket, Scope())
-    reads: list[str] = []
 
-    def counted(log_file: LogFile) -> LogFile:
-        def read() -> bytes:
-            reads.append(log_file.name)
-            return log_file.read()
+    def reads_before_first_batch(copies: int) -> int:
+        reads: list[str] = []
 
-        return LogFile(log_file.name, read)
+        def counted(log_file: LogFile) -> LogFile:
+            def read() -> bytes:
+                reads.append(log_file.name)
+                return log_file.read()
 
-    many = [counted(f) for f in files] * 20
-    batches = read_batches(many, workers=2)
-    first = next(batches)
-    assert first.table.num_rows == 1
-    # Two files ahead per worker, not all 140: memory does not grow with the folder.
-    assert len(reads) <= 5
-    batches.close()
+            return LogFile(log_file.name, read)
+
+        batches = read_batches([counted(f) for f in files] * copies, workers=2)
+        assert next(batches).table.num_rows >= 1
+        batches.close()
+        return len(reads)
+
+    # The group being read, the next one, and two files ahead per worker, however long the
+    # folder: memory does not grow with it.
+    ahead = reads_before_first_batch(40)
+    assert ahead <= 2 * GROUP_FILES + 2 * 2 + 1 < len(files) * 40
+    assert reads_before_first_batch(80) == ahead
+    many = files * 20
     total = sum(b.table.num_rows for b in read_batches(many, workers=2))
     assert total == 8 * 20
