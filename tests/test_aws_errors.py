@@ -87,6 +87,38 @@ def test_throttling_that_outlasts_the_retries_says_so(backend, as_account):
     assert "AWS_MAX_ATTEMPTS" in str(caught.value)
 
 
+def test_throttling_with_one_attempt_allowed_does_not_claim_retries(
+    backend, as_account, monkeypatch
+):
+    as_account()
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    backend.settings(faults={"throttle_rate": 1.0, "services": ["emr-serverless"], "seed": 7})
+    try:
+        with pytest.raises(ServiceFault) as caught:
+            AwsTarget().client("emr-serverless").list_applications()
+    finally:
+        backend.settings(faults={})
+    assert str(caught.value) == (
+        "EMR Serverless ListApplications failed after 1 attempt, with no retries allowed: "
+        "ThrottlingException: Rate exceeded (try again in a minute, or allow retries with "
+        "AWS_MAX_ATTEMPTS above 1)"
+    )
+
+
+def test_a_refusal_with_one_attempt_allowed_is_a_refusal_not_a_retry_story(as_account, monkeypatch):
+    as_account(SECURITY_ACCOUNT)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    admin = f"arn:aws:iam::{SECURITY_ACCOUNT}:user/key-admin"
+    with pytest.raises(ServiceFault) as caught:
+        AwsTarget().client("iam").simulate_principal_policy(
+            PolicySourceArn=admin, ActionNames=["kms:Decrypt"]
+        )
+    assert str(caught.value).startswith("SimulatePrincipalPolicy was refused: ")
+    assert "attempt" not in str(caught.value)
+
+
 def test_an_unknown_profile_is_something_to_change(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     with pytest.raises(UserError, match=r"AWS profile 'nobody' is not configured"):
