@@ -133,12 +133,6 @@ class ApplicationChange:
         )
 
 
-def _call(operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """``fn(**kwargs)``, for the sessions code that still names its calls; the AWS boundary
-    (``aws_errors``) words every client's errors, the operation included."""
-    return fn(**kwargs)
-
-
 def get_application(target: AwsTarget, application: str) -> ApplicationView:
     """GetApplication for an application id or name, as an ApplicationView.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -34,6 +35,13 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 from botocore.parsers import ResponseParserError
+from botocore.retries.standard import (
+    OrRetryChecker,
+    RetryContext,
+    ThrottledRetryableChecker,
+    ThrottlingStatusCodeChecker,
+    TransientRetryableChecker,
+)
 
 from emr_cmk_notebook.core.errors import EmrCmkError, ServiceFault, UserError, one_line
 
@@ -184,13 +192,22 @@ def _from_answer(exc: ClientError, what: str, operation: str) -> EmrCmkError:
     if code in REQUEST_INVALID_CODES:
         return AwsRequestInvalid(f"{operation}: {message or code}", exc, **fields)
     metadata = exc.response.get("ResponseMetadata", {})
-    if metadata.get("MaxAttemptsReached"):
-        # botocore's retries gave up on a retryable answer: throttling or a service error.
-        attempts = metadata.get("RetryAttempts", 0) + 1
+    retries = metadata.get("RetryAttempts", 0)
+    if metadata.get("MaxAttemptsReached") and retries:
+        # botocore retried a retryable answer (throttling or a service error) and gave up.
         return AwsRefused(
-            f"{what} still failed after {attempts} attempts: {code}: {message}",
+            f"{what} still failed after {retries + 1} attempts: {code}: {message}",
             exc,
             hint="try again in a minute, or allow more attempts with AWS_MAX_ATTEMPTS",
+            **fields,
+        )
+    if metadata.get("MaxAttemptsReached") and _retryable(exc):
+        # One attempt allowed (AWS_MAX_ATTEMPTS=1): botocore's standard mode marks every error
+        # so, retryable or not; only an answer it would have retried is told as one.
+        return AwsRefused(
+            f"{what} failed after 1 attempt, with no retries allowed: {code}: {message}",
+            exc,
+            hint="try again in a minute, or allow retries with AWS_MAX_ATTEMPTS above 1",
             **fields,
         )
     if "AccessDenied" in code or code in ("UnauthorizedOperation", "Forbidden"):
@@ -202,6 +219,21 @@ def _from_answer(exc: ClientError, what: str, operation: str) -> EmrCmkError:
             **fields,
         )
     return AwsRefused(f"{operation} failed: {code}: {message}", exc, **fields)
+
+
+def _retryable(exc: ClientError) -> bool:
+    """Whether botocore's standard retry mode retries this answer: throttling, or a transient
+    fault on the service's side (5xx and the like). Its two service-specific checks (STS web
+    identity, DynamoDB checksums) need the operation model and concern no call made here."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    answer = AWSResponse("", status, {}, None) if status else None
+    checks = [
+        TransientRetryableChecker(),
+        ThrottledRetryableChecker(),
+        ThrottlingStatusCodeChecker(),
+    ]
+    context = RetryContext(1, parsed_response=exc.response, http_response=answer)
+    return OrRetryChecker(checks).is_retryable(context)
 
 
 def _base_url(url: str) -> str:

@@ -257,8 +257,7 @@ def submit_from_options(
 ) -> JobView:
     """``submit`` with what ``emr-cmk job submit`` and ``%emr_job submit`` parsed: the entry
     point, its arguments as one shell-quoted string, Spark parameters, key and K=V context, name
-    and ``skip_check``. The caller has refused a context without a key, in its own words."""
-    key = options.key
+    and ``skip_check``."""
     return submit(
         target,
         application_id,
@@ -266,7 +265,7 @@ def submit_from_options(
         options.entry_point,
         args=shlex.split(options.args),
         spark_params=options.spark_params,
-        encryption=DiskEncryption.from_parts(key, options.context or []) if key else None,
+        encryption=DiskEncryption.from_options(options.key, options.context),
         name=options.name,
         check=not options.skip_check,
     )

@@ -59,6 +59,13 @@ def demo(backend):
     return backend.status()
 
 
+@pytest.fixture
+def runtime_dir(tmp_path, monkeypatch):
+    """Kernels (and commands) of this test note their sessions in a folder of their own."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture(scope="module", params=["local", "aws"])
 def sandbox(request: pytest.FixtureRequest):
     """The account a two-backend test runs in: the local backend's demo world, or with ``--aws``

@@ -59,8 +59,11 @@ def test_a_resource_aws_cannot_find_is_something_to_change(as_account):
     assert str(caught.value) == "GetApplication: Application 00nosuchapp00001 does not exist"
 
 
-def test_access_denied_names_the_principal_and_the_action(as_account):
+@pytest.mark.parametrize("allowed", [None, "1"], ids=["default attempts", "one attempt"])
+def test_access_denied_names_the_principal_and_the_action(as_account, monkeypatch, allowed):
     as_account(SECURITY_ACCOUNT)
+    if allowed:  # botocore marks every error on the last allowed attempt, retryable or not
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", allowed)
     admin = f"arn:aws:iam::{SECURITY_ACCOUNT}:user/key-admin"
     with pytest.raises(ServiceFault) as caught:
         AwsTarget().client("iam").simulate_principal_policy(
@@ -70,21 +73,42 @@ def test_access_denied_names_the_principal_and_the_action(as_account):
     assert caught.value.code == "AccessDenied" and isinstance(caught.value, ClientError)
     assert message.startswith("SimulatePrincipalPolicy was refused: ")
     assert admin in message and "iam:SimulatePrincipalPolicy" in message
+    assert "attempt" not in message
 
 
-def test_throttling_that_outlasts_the_retries_says_so(backend, as_account):
+@pytest.mark.parametrize(
+    ("target", "allowed", "line"),
+    [
+        (
+            AwsTarget(max_attempts=1),  # one retry: two attempts in all
+            None,
+            "EMR Serverless ListApplications still failed after 2 attempts: ThrottlingException: "
+            "Rate exceeded (try again in a minute, or allow more attempts with AWS_MAX_ATTEMPTS)",
+        ),
+        (
+            AwsTarget(),
+            "1",
+            "EMR Serverless ListApplications failed after 1 attempt, with no retries allowed: "
+            "ThrottlingException: Rate exceeded (try again in a minute, or allow retries with "
+            "AWS_MAX_ATTEMPTS above 1)",
+        ),
+    ],
+    ids=["retried", "one attempt allowed"],
+)
+def test_throttling_says_how_many_attempts_were_made(
+    backend, as_account, monkeypatch, target, allowed, line
+):
     as_account()
+    if allowed:
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", allowed)
     backend.settings(faults={"throttle_rate": 1.0, "services": ["emr-serverless"], "seed": 7})
     try:
         with pytest.raises(ServiceFault) as caught:
-            AwsTarget(max_attempts=1).client("emr-serverless").list_applications()
+            target.client("emr-serverless").list_applications()
     finally:
         backend.settings(faults={})
     assert caught.value.code == "ThrottlingException"
-    assert str(caught.value).startswith(
-        "EMR Serverless ListApplications still failed after 2 attempts: ThrottlingException"
-    )
-    assert "AWS_MAX_ATTEMPTS" in str(caught.value)
+    assert str(caught.value) == line
 
 
 def test_an_unknown_profile_is_something_to_change(monkeypatch, tmp_path):

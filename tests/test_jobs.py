@@ -106,15 +106,6 @@ def test_job_cli_submit_wait_json(backend, demo, job_script):
     assert view["state"] == "SUCCESS" and view["context"] == {"env": "ci"}
 
 
-def test_job_cli_context_without_key_is_exit_2(backend):
-    done = job_cli(
-        backend, "submit", "--application-id", "x", "--role", ROLE,
-        "--entry-point", "/tmp/j.py", "--context", "a=b",
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0
-
-
 def test_readiness_gate_refuses_a_role_that_cannot_use_the_key(target, demo, job_script):
     app = demo_app_id(demo)
     no_kms = "arn:aws:iam::111122223333:role/emr-no-kms-role"

@@ -45,10 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _submit(args: argparse.Namespace) -> int:
     from emr_cmk_notebook import jobs
-    from emr_cmk_notebook.core.errors import UserError
 
-    if args.context and not args.key:
-        raise UserError("--context needs --key")
     target = options.target(args)
     view = jobs.submit_from_options(target, args.application_id, args.role, args)
     if args.wait:

@@ -2,7 +2,8 @@
 
 The command ends when it has answered, so a session it starts is kept running (as with ``--keep``
 in a notebook) and the output says how to stop it. Livy session ids are numbers; Spark Connect
-session ids are not.
+session ids are not. ``stop --orphans`` ends what ``%emr_session stop --orphans`` ends: sessions
+kernels of this user on this host left running when they died.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, handler, text in (
         ("status", _status, "a session's state, disk key and where the key came from"),
         ("verify", _verify, "CloudTrail evidence of the key the session used (exit 1 if not)"),
-        ("stop", _stop, "delete a Livy session or terminate a Spark Connect one"),
     ):
         p = actions.add_parser(name, help=text)
         p.add_argument("session_id")
@@ -47,6 +47,26 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--key", help="the key it should have used (default: its key)")
         add_aws_options(p)
         p.set_defaults(handler=handler)
+
+    stop = actions.add_parser(
+        "stop",
+        help="delete a Livy session or terminate a Spark Connect one; --orphans: those that "
+        "kernels on this host left running when they died",
+    )
+    stop.add_argument("session_id", nargs="?")
+    stop.add_argument(
+        "--orphans",
+        action="store_true",
+        help="sessions left running by your kernels on this host that no longer run",
+    )
+    stop.add_argument("--dry-run", action="store_true", help="--orphans: only list them")
+    stop.add_argument(
+        "--application-id",
+        help="the session's application; with --orphans, where to look besides the "
+        "applications this host's notes name",
+    )
+    add_aws_options(stop)
+    stop.set_defaults(handler=_stop)
 
 
 def _manager(args: argparse.Namespace) -> Any:
@@ -99,10 +119,33 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from emr_cmk_notebook.cli import UsageError
+
+    if (args.session_id is None) == (not args.orphans):
+        raise UsageError("emr-cmk session stop: give a session id or --orphans")
+    if args.orphans:
+        return _stop_orphans(args)
+    if args.dry_run:
+        raise UsageError("emr-cmk session stop: --dry-run goes with --orphans")
+    if not args.application_id:
+        raise UsageError("emr-cmk session stop: a session id needs --application-id")
     manager = _manager(args)
     info = manager.attach(args.application_id, args.session_id, ended_ok=True)
     manager.stop(info.id)
     print(f"session {info.id}: {info.state}", file=sys.stderr)
     if args.json:
         show(info, True)
+    return 0
+
+
+def _stop_orphans(args: argparse.Namespace) -> int:
+    """List the orphans and what became of each; a session that could not be ended is exit 1."""
+    from emr_cmk_notebook.sessions import StopFailed
+
+    try:
+        show(_manager(args).stop_orphans(args.application_id, dry_run=args.dry_run), args.json)
+    except StopFailed as failed:
+        if failed.orphans is not None:
+            show(failed.orphans, args.json)
+        raise
     return 0

@@ -93,6 +93,19 @@ class DiskEncryption:
         return encryption
 
     @classmethod
+    def from_options(
+        cls, key: str | None, context: Mapping[str, str] | Iterable[str] | str | None = None
+    ) -> DiskEncryption | None:
+        """What ``--key`` and ``--context`` ask for, from every CLI command, magic and API call
+        that takes them: None without a key (the application's key applies), and a context
+        without a key refused, since the context belongs to a key."""
+        if key:
+            return cls.from_parts(key, context)
+        if context:
+            raise UserError("--context needs --key: the context belongs to a key")
+        return None
+
+    @classmethod
     def _from_mapping(cls, mapping: Mapping[str, Any]) -> DiskEncryption:
         names = set(mapping)
         unknown = sorted(str(name) for name in names - {*API_MEMBERS, *_FRIENDLY_FIELDS})

@@ -11,9 +11,10 @@ from dataclasses import dataclass, replace
 class ProgressText:
     """The lines of one piece of long work: ``label: message (1.2 s)``."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, started: float | None = None):
         self.label = label
-        self.started = time.monotonic()
+        # ``time.monotonic()`` when the work began (default: now).
+        self.started = time.monotonic() if started is None else started
 
     def elapsed(self) -> str:
         """How long the work has run so far (``1.2 s``)."""

@@ -36,6 +36,7 @@ _update.add_argument("--restart", action="store_true", help="stop, update and st
 
 def run(magics: Any, line: str) -> Any:
     from emr_cmk_notebook import apps
+    from emr_cmk_notebook.core.encryption import DiskEncryption
 
     args = PARSER.parse(line)
     target = magics.target()
@@ -47,14 +48,17 @@ def run(magics: Any, line: str) -> Any:
             args.name,
             release=args.release,
             engine=args.engine,
-            encryption=_encryption(args.key, args.context),
+            encryption=DiskEncryption.from_options(args.key, args.context),
             livy=args.livy,
             sessions=args.sessions,
         )
     app_id = args.application_id or magics.default_application
     if args.unset_key and (args.key or args.context):
         raise MagicUsageError("%emr_app update: --unset-key cannot go with --key or --context")
-    encryption = None if args.unset_key else _encryption(args.key, args.context, apps.UNCHANGED)
+    encryption: Any = None  # --unset-key: back to the AWS owned key
+    if not args.unset_key:
+        asked = DiskEncryption.from_options(args.key, args.context)
+        encryption = apps.UNCHANGED if asked is None else asked
     if encryption is apps.UNCHANGED and args.livy is None and args.sessions is None:
         raise MagicUsageError(
             "%emr_app update: nothing to change; give --key, --unset-key, --livy or --sessions"
@@ -71,13 +75,3 @@ def run(magics: Any, line: str) -> Any:
         timeout=magics.wait_timeout,
         progress=ProgressLine(f"updating {app_id}"),
     )
-
-
-def _encryption(key: str | None, context: list[str] | None, missing: Any = None) -> Any:
-    from emr_cmk_notebook.core.encryption import DiskEncryption
-
-    if key is None:
-        if context:
-            raise MagicUsageError("--context needs --key: the context belongs to a key")
-        return missing
-    return DiskEncryption.from_parts(key, context or [])

@@ -61,8 +61,6 @@ def _submit_job(magics: Any, target: Any, app_id: str, args: Any) -> Any:
     from emr_cmk_notebook import jobs
     from emr_cmk_notebook.magics.display import ProgressLine
 
-    if args.context and not args.key:
-        raise MagicUsageError("%emr_job submit: --context needs --key")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -50,6 +50,7 @@ _stop.add_argument(
     action="store_true",
     help="sessions left running by kernels on this machine that no longer run",
 )
+_stop.add_argument("--dry-run", action="store_true", help="--orphans: only list them")
 _stop.add_argument("--application-id", help="--orphans: the application (default: as list)")
 
 
@@ -82,16 +83,25 @@ def run(magics: Any, line: str) -> Any:
         return verify_session(sessions.status(args.id), magics.target(), key=args.key)
     if sum((args.id is not None, args.all, args.orphans)) > 1:
         raise MagicUsageError("%emr_session stop: give one of a session id, --all, --orphans")
-    if args.application_id and not args.orphans:
-        raise MagicUsageError("%emr_session stop: --application-id goes with --orphans")
+    for flag, given in (("--application-id", args.application_id), ("--dry-run", args.dry_run)):
+        if given and not args.orphans:
+            raise MagicUsageError(f"%emr_session stop: {flag} goes with --orphans")
     if args.orphans:
-        stopped = sessions.stop_orphans(args.application_id or magics.default_application)
-        print(f"stopped orphaned session(s) {', '.join(map(str, stopped))}" if stopped
-              else "no orphaned sessions")  # fmt: skip
+        _stop_orphans(sessions, args.application_id or magics.default_application, args.dry_run)
         return None
     stopped = kernel.stop(args.id, all_sessions=args.all)
     print(f"stopped session(s) {', '.join(map(str, stopped))}" if stopped else "no sessions")
     return None
+
+
+def _stop_orphans(sessions: Any, application_id: str | None, dry_run: bool) -> None:
+    from emr_cmk_notebook.sessions import StopFailed
+
+    try:
+        print(repr(sessions.stop_orphans(application_id, dry_run=dry_run)))
+    except StopFailed as failed:
+        print(repr(failed.orphans))
+        raise
 
 
 def _start_session(magics: Any, kernel: Any, args: Any) -> Any:

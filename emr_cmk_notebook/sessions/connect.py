@@ -109,7 +109,7 @@ def start_connect(target: AwsTarget, request: SessionRequest, progress: Progress
             "runtimeConfiguration": [{"classification": "spark-defaults", "properties": properties}]
         }
     began = time.time()
-    started = apps._call("StartSession", target.client("emr-serverless").start_session, **call)
+    started = target.client("emr-serverless").start_session(**call)
     info = request.started(started["sessionId"], "SUBMITTED", key, began)
     session = ConnectSession(target, info)
     try:

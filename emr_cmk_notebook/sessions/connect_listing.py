@@ -60,12 +60,8 @@ def apply_view(info: SessionInfo, view: Mapping[str, Any]) -> SessionInfo:
 
 def get_session(target: AwsTarget, application_id: str, session_id: str) -> dict[str, Any]:
     """GetSession's ``session`` object."""
-    from emr_cmk_notebook import apps
-
     emr = target.client("emr-serverless")
-    return apps._call(
-        "GetSession", emr.get_session, applicationId=application_id, sessionId=str(session_id)
-    )["session"]
+    return emr.get_session(applicationId=application_id, sessionId=str(session_id))["session"]
 
 
 def describe(target: AwsTarget, app: Any, session_id: str) -> SessionInfo:

@@ -173,13 +173,10 @@ def terminate(
     target: AwsTarget, application_id: str, session_id: str, timeout: float = 60.0
 ) -> str:
     """TerminateSession, then wait (up to ``timeout``) for TERMINATED; the last state seen."""
-    from emr_cmk_notebook import apps
-
     state = get_session(target, application_id, session_id)["state"]
     if state not in ENDED:
         emr = target.client("emr-serverless")
-        apps._call("TerminateSession", emr.terminate_session, applicationId=application_id,
-                   sessionId=session_id)  # fmt: skip
+        emr.terminate_session(applicationId=application_id, sessionId=session_id)
     return poll(
         lambda: get_session(target, application_id, session_id)["state"],
         until=lambda s: s in ("TERMINATED", "FAILED"),

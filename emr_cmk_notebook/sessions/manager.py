@@ -28,6 +28,7 @@ from emr_cmk_notebook.sessions.livy import LivyClient
 from emr_cmk_notebook.sessions.livy_transport import LivyTransport, SessionFailed
 from emr_cmk_notebook.sessions.request import Pairs, SessionRequest
 from emr_cmk_notebook.sessions.results import (
+    OrphanedSessions,
     SessionInfo,
     SessionList,
     SessionLog,
@@ -44,6 +45,8 @@ class StopFailed(ServiceFault):
     def __init__(self, failures: Mapping[str, str], stopped: list[int | str]):
         self.failures = dict(failures)
         self.stopped = stopped
+        # Set by ``stop_orphans``: every orphan it tried, each with what became of it.
+        self.orphans: OrphanedSessions | None = None
         said = "; ".join(f"session {sid}: {why}" for sid, why in failures.items())
         still = "they are" if len(failures) > 1 else "it is"
         super().__init__(
@@ -174,7 +177,7 @@ class SessionManager:
 
     def orphans(self, application_id: str | None = None) -> list[SessionInfo]:
         """Live sessions on the application (and on those this machine's notes name) started by
-        a kernel on this host that no longer runs."""
+        a kernel of this user on this host that no longer runs (the rule: ``Owner.orphaned``)."""
         apps = {e.application_id for e in ledger.orphans()}
         application_id = application_id or (self.active.application_id if self.active else None)
         if application_id:
@@ -194,10 +197,22 @@ class SessionManager:
                     ledger.forget(app, entry.session_id)  # it ended some other way
         return found
 
-    def stop_orphans(self, application_id: str | None = None) -> list[int | str]:
-        """End the orphaned sessions ``orphans`` finds; ``StopFailed`` names those that could not
-        be ended (each with its reason), after trying them all."""
-        return self._stop(self.orphans(application_id))
+    def stop_orphans(
+        self, application_id: str | None = None, *, dry_run: bool = False
+    ) -> OrphanedSessions:
+        """End the orphaned sessions ``orphans`` finds (with ``dry_run``, only find them).
+        ``StopFailed`` names those that could not be ended (each with its reason), after trying
+        them all; its ``orphans`` says what became of each."""
+        found = OrphanedSessions(self.orphans(application_id), stopping=not dry_run)
+        if dry_run:
+            return found
+        try:
+            self._stop(found.sessions)
+        except StopFailed as failed:
+            found.failures = failed.failures
+            failed.orphans = found
+            raise
+        return found
 
     def sessions(self) -> list[SessionInfo]:
         """The sessions this kernel started or attached to."""

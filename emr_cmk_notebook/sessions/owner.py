@@ -3,7 +3,7 @@ that a later kernel can tell which sessions a crashed kernel left running.
 
 Spark Connect sessions carry it in their tags; Livy sessions have no tags, so it is appended to
 the session name after a ``~``. A session is orphaned when it was started (and not kept) by a
-kernel on this host whose process no longer runs.
+kernel of this user on this host whose process no longer runs.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Owner:
         """This process, as the owner of a session it starts."""
         return cls(
             host=_safe(socket.gethostname()),
-            user=_safe(_user()).replace("@", "_"),
+            user=_this_user(),
             pid=os.getpid(),
             kernel=_safe(kernel_id()),
             keep=keep,
@@ -89,8 +89,11 @@ class Owner:
 
     @property
     def orphaned(self) -> bool:
-        """Started, not kept, by a kernel on this host that no longer runs."""
+        """Started, not kept, by a kernel of this user on this host that no longer runs."""
         if self.keep or not self.kernel or self.host != _safe(socket.gethostname()):
+            return False
+        # Another user's sessions are theirs to end, even when their kernel died here.
+        if self.user != _this_user():
             return False
         return self.pid != os.getpid() and not _running(self.pid)
 
@@ -125,6 +128,10 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+def _this_user() -> str:
+    return _safe(_user()).replace("@", "_")
 
 
 def _user() -> str:

@@ -6,7 +6,8 @@ the local backend); pyspark is imported only when a Spark Connect session is use
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from emr_cmk_notebook.core.errors import UserError
@@ -50,6 +51,25 @@ def keep_release_pool() -> None:
 
     shutdown._emr_cmk_kept = True  # type: ignore[attr-defined]
     It.shutdown = classmethod(shutdown)  # type: ignore[method-assign, assignment]
+
+
+def watch_operations(spark: Any, operation: Callable[[], AbstractContextManager[None]]) -> None:
+    """Run each operation of ``spark`` that executes a plan and reads its results inside
+    ``operation()``, which sees how it ended (an error, or KeyboardInterrupt), for a client that
+    has no ``registerProgressHandler`` (pyspark 3.5).
+
+    Every such operation (``collect``, ``count``, ``toPandas``, ``show``, SQL commands, writes)
+    goes through the client's ``_execute_and_fetch_as_iterator``; only UDF registrations do not.
+    Checked against pyspark 3.5.
+    """
+    client = spark.client
+    fetch = client._execute_and_fetch_as_iterator
+
+    def watched(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with operation():
+            yield from fetch(*args, **kwargs)
+
+    client._execute_and_fetch_as_iterator = watched
 
 
 def make_active(spark: Any) -> None:

@@ -114,8 +114,7 @@ class SessionRequest:
         role_arn = check_role(role_arn)
         if idle_timeout_minutes is not None and idle_timeout_minutes < 1:
             raise UserError("--idle-timeout must be at least 1 minute")
-        if context and not key:
-            raise UserError("--context needs --key: the context belongs to a key")
+        encryption = DiskEncryption.from_options(key, context)
         if session_key_override and not key:
             raise UserError("--session-key-override needs --key")
         if not application_id:
@@ -126,7 +125,7 @@ class SessionRequest:
         return cls(
             application_id=application_id,
             role_arn=role_arn,
-            encryption=DiskEncryption.from_parts(key, context) if key else None,
+            encryption=encryption,
             transport=transport,
             name=name or f"emr-cmk-{uuid.uuid4().hex[:12]}",
             idle_timeout_minutes=idle_timeout_minutes,

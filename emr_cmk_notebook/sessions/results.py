@@ -56,7 +56,8 @@ class SessionInfo:
     # ``{"total": {...}, "billed": {...}}`` of vCPUHour, memoryGBHour, storageGBHour, where the
     # API gives them (Spark Connect sessions); None otherwise.
     utilization: dict[str, dict[str, float]] | None = None
-    # Live, and started (not kept) by a kernel on this host that no longer runs (set by list).
+    # Live, and started (not kept) by a kernel of this user on this host that no longer runs
+    # (set by list).
     orphaned: bool = False
 
     def idle_minutes(self, now: float | None = None) -> float | None:
@@ -193,6 +194,52 @@ class SessionList:
             "<th>disk key</th></tr>"
         )
         return f"<table>{head}{rows}</table>"
+
+
+@dataclass
+class OrphanedSessions:
+    """Sessions kernels of this user on this host left running when they died, and what stopping
+    them did: one line each with its id, transport, application, state and who started it."""
+
+    sessions: list[SessionInfo]
+    # False when they were only found (a dry run).
+    stopping: bool = True
+    # Session id -> why it could not be ended (it still runs, and bills).
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stopping": self.stopping,
+            "sessions": [
+                {**s.to_dict(), "stopped": self._stopped(s), "error": self.failures.get(str(s.id))}
+                for s in self.sessions
+            ],
+        }
+
+    def _stopped(self, info: SessionInfo) -> bool:
+        return self.stopping and str(info.id) not in self.failures
+
+    def __repr__(self) -> str:
+        if not self.sessions:
+            return "no orphaned sessions"
+        lines = []
+        for s in self.sessions:
+            failed = self.failures.get(str(s.id))
+            lines.append(
+                f"  {s.id!s:<16} {s.transport:<7} {s.application_id:<16} {s.state:<13} "
+                f"started by {s.owner}" + (f"; NOT STOPPED: {failed}" if failed else "")
+            )
+        count = len(self.sessions)
+        if not self.stopping:
+            head = f"{count} orphaned session(s), not stopped (dry run):"
+        elif self.failures:
+            head = (
+                f"stopped {count - len(self.failures)} of {count} orphaned session(s); "
+                f"{len(self.failures)} still running (and billed):"
+            )
+        else:
+            head = f"stopped {count} orphaned session(s):"
+        return "\n".join([head, *lines])
 
 
 def _when(epoch: float | None) -> str:

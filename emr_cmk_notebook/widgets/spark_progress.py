@@ -15,8 +15,10 @@ saved with the notebook.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import html
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,6 +30,9 @@ from emr_cmk_notebook.widgets.factory import WidgetFactory
 LINK_AFTER_SECONDS = 2.0
 # Least time between two updates of the display itself (the widget's own values move freely).
 REDRAW_SECONDS = 0.5
+# A client without a progress handler: an operation shorter than this shows nothing (as pyspark
+# 4 shows nothing for an operation that ends before it reports progress).
+ELAPSED_AFTER_SECONDS = 1.0
 MODES = ("auto", "widget", "text", "off")
 
 
@@ -56,9 +61,10 @@ class SparkProgressDisplay:
         mode: str = "auto",
         dashboard: Callable[[], str | None] | None = None,
         factory: WidgetFactory | None = None,
+        started: float | None = None,
     ):
         self.mode = chosen_mode(mode)
-        self.clock = ProgressText(label)
+        self.clock = ProgressText(label, started)
         self.last = SparkProgress(state="starting")
         self.link: str | None = None
         self.ended = False
@@ -227,16 +233,72 @@ def _outcome(error: BaseException | None) -> str:
     return "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
 
 
+class ConnectElapsed:
+    """For a Spark Connect client without a progress handler (pyspark 3.5): an operation that
+    runs longer than ``ELAPSED_AFTER_SECONDS`` shows how long it has run, in the same display as
+    the real progress (``Spark Connect: running (12.0 s)``), ended the same way."""
+
+    def __init__(self, mode: Callable[[], str], dashboard: Callable[[], str | None] | None):
+        self._mode = mode
+        self._dashboard = dashboard
+
+    @contextlib.contextmanager
+    def operation(self) -> Iterator[None]:
+        """Show the elapsed time of the operation run inside the block."""
+        mode = self._mode()
+        if chosen_mode(mode) == "off":
+            yield
+            return
+        began = time.monotonic()
+        stop = threading.Event()
+        shown: list[SparkProgressDisplay] = []
+
+        def tick() -> None:
+            if stop.wait(ELAPSED_AFTER_SECONDS):
+                return
+            display = SparkProgressDisplay(
+                "Spark Connect", mode=mode, dashboard=self._dashboard, started=began
+            )
+            shown.append(display)
+            while not stop.is_set():
+                display.update(SparkProgress(state="running"))
+                stop.wait(REDRAW_SECONDS)
+
+        # The cell's context goes with the ticker, so its output lands in the cell that waits.
+        ticker = threading.Thread(
+            target=contextvars.copy_context().run, args=(tick,), name="spark-elapsed", daemon=True
+        )
+        ticker.start()
+        outcome = "done"
+        try:
+            yield
+        except GeneratorExit:  # the caller stopped reading the results: the operation is over
+            raise
+        except BaseException as error:
+            outcome = _outcome(error)
+            raise
+        finally:
+            stop.set()
+            ticker.join()
+            for display in shown:
+                display.end(outcome)
+
+
 def watch_connect(
     spark: Any, shell: Any, mode: Callable[[], str], dashboard: Callable[[], str]
 ) -> None:
-    """Show the progress of a Spark Connect session's operations (pyspark 4) and, when a cell
-    is stopped (the kernel's interrupt), interrupt the operations it left running: pyspark 4
-    interrupts the operation the cell was waiting for itself; a 3.5 client leaves it running,
-    and so does any client for an operation started in another thread."""
+    """Show the progress of a Spark Connect session's operations (pyspark 4's progress handler;
+    a client without one, pyspark 3.5, shows the elapsed time) and, when a cell is stopped (the
+    kernel's interrupt), interrupt the operations it left running: pyspark 4 interrupts the
+    operation the cell was waiting for itself; a 3.5 client leaves it running, and so does any
+    client for an operation started in another thread."""
     register = getattr(spark, "registerProgressHandler", None)
     if register is not None:
         register(ConnectProgress(mode, link_of(dashboard)))
+    else:
+        from emr_cmk_notebook.sessions.pyspark_compat import watch_operations
+
+        watch_operations(spark, ConnectElapsed(mode, link_of(dashboard)).operation)
     if shell is not None:
         shell.events.register("post_run_cell", lambda result: interrupt_after(result, spark))
 

@@ -59,6 +59,19 @@ def test_not_ready_is_exit_1_everywhere(backend, demo, job_script, key, role, wh
     assert len(emr.list_job_runs(applicationId=app)["jobRuns"]) == runs_before
 
 
+@pytest.mark.parametrize(
+    "command", [["session", "start"], ["job", "submit", "--entry-point", "s3://b/j.py"]]
+)
+def test_a_context_without_a_key_is_the_same_line_everywhere(backend, demo, command):
+    done = emr_cmk(
+        backend, *command, "--application-id", demo_app_id(demo), "--role", ROLE,
+        "--context", "project=x",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == "emr-cmk: error: --context needs --key: the context belongs to a key\n"
+    assert done.stdout == ""
+
+
 def test_bad_input_is_exit_2_everywhere(backend, demo, job_script):
     role = "arn:aws:iam::111122223333:user/analyst"  # a user, not a role
     for name, args in commands(demo_app_id(demo), "alias/emr-analytics", role, job_script).items():

@@ -61,6 +61,21 @@ def test_bad_arguments_are_one_line_usage_errors(shell):
         shell.line("emr_app", "frobnicate")
 
 
-def test_context_without_key_is_refused(shell):
-    with pytest.raises(UserError, match="--context needs --key"):
-        shell.line("emr_app", "create --name x --context a=b")
+@pytest.mark.parametrize(
+    "magic",
+    [
+        "emr_app create --name x --context a=b",
+        "emr_app update --application-id 00fakeapp0000001 --context a=b",
+        "emr_job submit --application-id 00fakeapp0000001 --role "
+        "arn:aws:iam::111122223333:role/emr-session-role --entry-point s3://b/j.py --context a=b",
+        "emr_session start --application-id 00fakeapp0000001 --role "
+        "arn:aws:iam::111122223333:role/emr-session-role --context a=b",
+    ],
+)
+def test_a_context_without_a_key_is_the_same_line_in_every_magic(shell, magic, capsys):
+    result = shell.ip.run_cell(f"%{magic}")
+    assert isinstance(result.error_in_exec, UserError)
+    shown = capsys.readouterr()
+    assert (shown.out + shown.err).strip() == (
+        "UserError: --context needs --key: the context belongs to a key"
+    )

@@ -4,8 +4,6 @@ usage; a session idle too long is said in one line before the next cell."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import pytest
@@ -13,54 +11,10 @@ import pytest
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.sessions.livy import LivyClient
 from tests.conftest import demo_app_id
+from tests.kernels import Kernel
 from tests.sessions.conftest import given_name, pointed_at, session_role
 
 pytestmark = pytest.mark.integration
-
-
-class Kernel:
-    """A real kernel; ``run`` returns what the cell printed and displayed, as text."""
-
-    def __init__(self) -> None:
-        from jupyter_client.manager import start_new_kernel
-
-        self.manager, self.client = start_new_kernel(kernel_name="python3")
-
-    def run(self, code: str, *, ok: bool = True) -> str:
-        seen: list[str] = []
-
-        def keep(message: dict) -> None:
-            content = message["content"]
-            if message["msg_type"] == "stream":
-                seen.append(content["text"])
-            elif message["msg_type"] in ("execute_result", "display_data"):
-                seen.append(content["data"].get("text/plain", ""))
-            elif message["msg_type"] == "error":
-                seen.append(f"{content['ename']}: {content['evalue']}")
-
-        reply = self.client.execute_interactive(code, timeout=180, output_hook=keep)
-        if ok:
-            assert reply["content"]["status"] == "ok", "".join(seen)
-        return "".join(seen)
-
-    def kill(self) -> None:
-        """SIGKILL: no atexit, no cleanup of any kind."""
-        process = self.manager.provisioner.process
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        self.client.stop_channels()
-        self.manager.cleanup_resources()
-
-    def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=False)
-
-
-@pytest.fixture
-def runtime_dir(tmp_path, monkeypatch):
-    """Kernels of this test note their sessions in a folder of their own."""
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
-    return tmp_path
 
 
 def test_sessions_of_a_killed_kernel_are_orphans_the_next_kernel_ends(backend, demo, runtime_dir):

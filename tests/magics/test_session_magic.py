@@ -82,6 +82,7 @@ def test_a_failing_cell_fails_with_one_line_and_shows_the_remote_traceback(start
         ("%emr_session stop 3 --all", "give one of a session id, --all, --orphans"),
         ("%emr_session stop --all --orphans", "give one of a session id, --all, --orphans"),
         ("%emr_session stop 3 --application-id app", "--application-id goes with --orphans"),
+        ("%emr_session stop --dry-run", "--dry-run goes with --orphans"),
         ("%emr_session use 999", "not known here"),
         ("%%emr_spark\n   ", "the cell is empty"),
         ("%%emr_spark -o 1x\nspark.range(1)", "not a Python variable name"),

@@ -81,6 +81,10 @@ def tasks_under_way(cell: Cell) -> bool:
     return any(re.search(r"tasks [1-7]/8", line) for line in cell.lines)
 
 
+def elapsed_ticking(cell: Cell) -> bool:
+    return cell.final.startswith("Spark Connect: running (")
+
+
 def livy_partway(cell: Cell) -> bool:
     return any(re.search(r"running · [1-9]\d?%", line) for line in cell.lines)
 
@@ -220,3 +224,34 @@ def test_through_nbclient_each_statement_leaves_one_line_with_its_tasks(backend,
     )
     assert re.fullmatch(r"%%emr_spark: done \(\d+\.\d s\)", livy[0]["text/plain"])
     assert WIDGET not in connect[0] and WIDGET not in livy[0]
+
+
+def test_the_elapsed_display_of_a_client_without_progress_reaches_its_cell_and_ends():
+    """What a pyspark 3.5 client shows: the elapsed-time display, drawn from a thread while the
+    cell waits, reaches the cell that waits (bar, then lines that tick) and ends as one line,
+    also when the cell is interrupted."""
+    from jupyter_client.manager import start_new_kernel
+
+    # The operation is a sleep here: what is tested is the display the real one gets.
+    code = (
+        "import time\n"
+        "from emr_cmk_notebook.widgets.spark_progress import ConnectElapsed\n"
+        "with ConnectElapsed(lambda: 'auto', None).operation():\n"
+        "    time.sleep({})"
+    )
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        done = run_cell(client, manager, code.format(2.6))
+        stopped = run_cell(client, manager, code.format(60), interrupt_when=elapsed_ticking)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert done.reply["status"] == "ok", done.text
+    assert WIDGET in done.bundles[0]
+    ticks = [line for line in done.lines if line.startswith("Spark Connect: running (")]
+    assert len(ticks) >= 2 and ticks == sorted(set(ticks))
+    assert re.fullmatch(r"Spark Connect: done \(2\.\d s\)", done.final)
+    assert WIDGET not in done.bundles[-1]
+    assert stopped.reply["ename"] == "KeyboardInterrupt"
+    assert re.fullmatch(r"Spark Connect: interrupted \(\d\.\d s\)", stopped.final)
+    assert WIDGET not in stopped.bundles[-1]

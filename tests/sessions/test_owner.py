@@ -35,14 +35,16 @@ def test_owner_tags_fit_the_service_tag_pattern():
     assert all(pattern.fullmatch(v) for v in weird.tags().values())
 
 
-def test_only_a_dead_kernel_on_this_host_that_did_not_keep_it_leaves_an_orphan():
-    host = Owner.here().host
+def test_only_a_dead_kernel_of_this_user_on_this_host_that_did_not_keep_it_leaves_an_orphan():
+    here = Owner.here()
+    host, me = here.host, here.user
     gone = dead_pid()
-    assert Owner(host, "ana", gone, "k1").orphaned
-    assert not Owner(host, "ana", gone, "k1", keep=True).orphaned
-    assert not Owner(host, "ana", gone, "").orphaned  # a script or the CLI, not a kernel
-    assert not Owner("elsewhere", "ana", gone, "k1").orphaned
-    assert not Owner(host, "ana", os.getppid(), "k1").orphaned  # still running
+    assert Owner(host, me, gone, "k1").orphaned
+    assert not Owner(host, me, gone, "k1", keep=True).orphaned
+    assert not Owner(host, me, gone, "").orphaned  # a script or the CLI, not a kernel
+    assert not Owner("elsewhere", me, gone, "k1").orphaned
+    assert not Owner(host, f"not-{me}", gone, "k1").orphaned  # another user's, theirs to end
+    assert not Owner(host, me, os.getppid(), "k1").orphaned  # still running
     assert host == owner_module._safe(socket.gethostname())
 
 
