@@ -26,7 +26,7 @@ from emr_cmk_notebook.sessions.connect import ConnectTransport
 from emr_cmk_notebook.sessions.lifetime import dashboard_url, idle_too_long
 from emr_cmk_notebook.sessions.livy import LivyClient
 from emr_cmk_notebook.sessions.livy_transport import LivyTransport, SessionFailed
-from emr_cmk_notebook.sessions.request import Pairs, SessionRequest
+from emr_cmk_notebook.sessions.request import Pairs, SessionRequest, no_application
 from emr_cmk_notebook.sessions.results import (
     OrphanedSessions,
     SessionInfo,
@@ -157,10 +157,7 @@ class SessionManager:
 
         application_id = application_id or (self.active.application_id if self.active else None)
         if not application_id:
-            raise UserError(
-                "no application given",
-                hint="pass --application-id or set EmrCmk.default_application",
-            )
+            raise no_application()
         app = apps.get_application(self.target, application_id)
         infos = []
         for transport in self._transports.values():
@@ -183,10 +180,7 @@ class SessionManager:
         if application_id:
             apps.add(application_id)
         if not apps:
-            raise UserError(
-                "no application given",
-                hint="pass --application-id or set EmrCmk.default_application",
-            )
+            raise no_application()
         found = []
         for app in sorted(apps):
             orphaned = [i for i in self.list(app).sessions if i.orphaned]

@@ -57,6 +57,14 @@ def pairs(items: Pairs, option: str) -> dict[str, str]:
     return found
 
 
+def no_application() -> UserError:
+    """The one line for a session command that names no application."""
+    return UserError(
+        "no application given",
+        hint="pass --application-id (in a notebook, %config EmrCmk.default_application works too)",
+    )
+
+
 @dataclass(frozen=True)
 class SessionRequest:
     """One session to start: where, as whom, with which key, and how it is run and ended."""
@@ -118,10 +126,7 @@ class SessionRequest:
         if session_key_override and not key:
             raise UserError("--session-key-override needs --key")
         if not application_id:
-            raise UserError(
-                "no application given",
-                hint="pass --application-id or set EmrCmk.default_application",
-            )
+            raise no_application()
         return cls(
             application_id=application_id,
             role_arn=role_arn,
