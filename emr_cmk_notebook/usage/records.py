@@ -141,6 +141,8 @@ def read_documents(lines: Sequence[bytes], keys: Iterable[str]) -> RawRecords:
         pa.BufferReader(b"\n".join(lines)),
         read_options=pa_json.ReadOptions(
             block_size=max(_BLOCK_SIZE, max((len(line) for line in lines), default=0) + 1),
+            # Groups are parsed side by side on the caller's threads already.
+            use_threads=False,
         ),
         parse_options=pa_json.ParseOptions(
             explicit_schema=document, unexpected_field_behavior="ignore"

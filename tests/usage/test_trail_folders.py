@@ -225,9 +225,9 @@ def test_reading_stays_a_bounded_number_of_files_ahead(bucket: Path) -> None:
         batches.close()
         return len(reads)
 
-    # The group being read, the next one, and two files ahead per worker, however long the
-    # folder: memory does not grow with it.
-    bound = 2 * GROUP_FILES + 2 * 2 + 1
+    # The groups being parsed (one per worker at most), the next one, and two files ahead per
+    # worker, however long the folder: memory does not grow with it.
+    bound = (2 + 1) * GROUP_FILES + 2 * 2 + 1
     assert bound < len(files) * 40
     assert reads_before_first_batch(40) <= bound
     assert reads_before_first_batch(80) <= bound
