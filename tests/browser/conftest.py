@@ -67,7 +67,7 @@ NOTEBOOK7 = Frontend("Notebook 7", "notebook", "JupyterNotebookApp", "notebooks"
 
 
 @dataclass
-class Lab:
+class JupyterServer:
     """A running Jupyter server and frontend: where it answers and the private EMR_CMK_HOME its
     kernels use."""
 
@@ -124,7 +124,7 @@ def _write_settings(settings_dir: Path) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Without chromium, skip before JupyterLab starts; in CI (CI=true) fail instead."""
+    """Without chromium, skip before the server starts; in CI (CI=true) fail instead."""
     if CHROMIUM.exists():
         return
     reason = f"{CHROMIUM} is missing: install Debian's chromium (scripts/install-system-packages)"
@@ -134,21 +134,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+def lab(tmp_path: Path) -> Iterator[JupyterServer]:
     """JupyterLab on 127.0.0.1 with a token, holding a copy of the quickstart; stopped after."""
     with served(JUPYTERLAB, tmp_path) as running:
         yield running
 
 
 @pytest.fixture(params=[JUPYTERLAB, NOTEBOOK7], ids=lambda frontend: frontend.command)
-def frontend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
+def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JupyterServer]:
     """Each frontend in turn (JupyterLab, Notebook 7), served as ``lab`` is."""
     with served(request.param, tmp_path) as running:
         yield running
 
 
 @contextlib.contextmanager
-def served(frontend: Frontend, tmp_path: Path) -> Iterator[Lab]:
+def served(frontend: Frontend, tmp_path: Path) -> Iterator[JupyterServer]:
     """``frontend`` on 127.0.0.1 with a token, holding a copy of the quickstart; stopped after,
     with the local backend its kernels started, and nothing of it left running."""
     root_dir = tmp_path / "root"
@@ -198,7 +198,7 @@ def served(frontend: Frontend, tmp_path: Path) -> Iterator[Lab]:
                     f"{frontend.name} did not answer on {url}:\n{log_path.read_text()}"
                 )
             time.sleep(0.5)
-        yield Lab(url, token, root_dir, home, frontend)
+        yield JupyterServer(url, token, root_dir, home, frontend)
     finally:
         _stop_lab(server, url, token)
         log.close()
@@ -247,6 +247,16 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+def answer_dialog(page: Any) -> None:
+    """A dialog the frontend opened on its own (one once held a first click off for a minute)
+    gets its default answer; what it said goes to the test's output."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        print(f"\nthe frontend asked: {' '.join(dialog.first.inner_text().split())}")
+        dialog.first.locator(".jp-Dialog-button.jp-mod-accept").last.click()
+        dialog.first.wait_for(state="detached")
 
 
 @pytest.fixture(scope="session")
