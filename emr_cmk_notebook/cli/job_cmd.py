@@ -49,15 +49,13 @@ def _submit(args: argparse.Namespace) -> int:
     target = options.target(args)
     view = jobs.submit_from_options(target, args.application_id, args.role, args)
     if args.wait:
-        from emr_cmk_notebook.core.progress import ProgressText
-
-        steps = ProgressText(f"job run {view.id}")
+        steps = options.progress(f"job run {view.id}")
         try:
             view = jobs.wait(
                 target,
                 args.application_id,
                 view.id,
-                progress=lambda state: print(steps.line(state), file=sys.stderr),
+                progress=steps,
             )
         except jobs.JobFailed as failed:
             show(failed.view, args.json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -24,3 +25,10 @@ def target(args: argparse.Namespace) -> Any:
 def show(result: Any, as_json: bool) -> None:
     """A result as one JSON document, or as the text it shows in a terminal."""
     print(json.dumps(result.to_dict(), indent=2, default=str) if as_json else repr(result))
+
+
+def progress(label: str) -> Any:
+    """Progress of long work on stderr, a line per step (stdout keeps the result alone)."""
+    from emr_cmk_notebook.core.progress import ProgressLog
+
+    return ProgressLog(label, lambda line: print(line, file=sys.stderr))

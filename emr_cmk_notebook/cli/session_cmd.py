@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from emr_cmk_notebook.cli.options import add_aws_options, show
+from emr_cmk_notebook.cli.options import add_aws_options, progress, show
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,15 +79,15 @@ def _manager(args: argparse.Namespace) -> Any:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from emr_cmk_notebook.core.progress import ProgressText
     from emr_cmk_notebook.sessions.request import SessionRequest
 
     manager = _manager(args)
     request = SessionRequest.from_options(
         args, args.application_id, args.role, args.key, args.context, keep=True
     )
-    steps = ProgressText(f"starting a session on {request.application_id}")
-    info = manager.open(request, progress=lambda text: print(steps.line(text), file=sys.stderr))
+    info = manager.open(
+        request, progress=progress(f"starting a session on {request.application_id}")
+    )
     manager.disconnect(info.id)
     show(info, args.json)
     print(

@@ -5,6 +5,7 @@ a running Spark statement adds how far its tasks are."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 
@@ -23,6 +24,21 @@ class ProgressText:
     def line(self, message: str) -> str:
         """The line for one step of the work."""
         return f"{self.label}: {message} ({self.elapsed()})"
+
+
+class ProgressLog:
+    """Progress as lines of a log (a terminal, CI): a line when the step changes, not one each
+    time the same step is checked again."""
+
+    def __init__(self, label: str, write: Callable[[str], None]):
+        self.text = ProgressText(label)
+        self._write = write
+        self._last: str | None = None
+
+    def __call__(self, message: str) -> None:
+        if message != self._last:
+            self._last = message
+            self._write(self.text.line(message))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from emr_cmk_notebook.core.errors import EmrCmkError
-from emr_cmk_notebook.core.progress import ProgressText
+from emr_cmk_notebook.core.progress import ProgressLog, ProgressText
 
 
 def install_error_display(shell: Any, settings: Any) -> None:
@@ -28,8 +28,17 @@ def install_error_display(shell: Any, settings: Any) -> None:
     shell.set_custom_exc((EmrCmkError,), one_line)
 
 
+def in_kernel() -> bool:
+    """True in a Jupyter kernel (a frontend shows displays and updates them in place); False in
+    a terminal IPython or plain Python."""
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
 class ProgressLine:
-    """One line that updates in place while something long runs (a display handle in notebooks).
+    """One line that updates in place while something long runs (a display handle in a kernel);
+    in a terminal, a line per step.
 
     Nothing shows until the first step is reported, so work refused before it starts (a missing
     application, role or key) prints only its error.
@@ -38,8 +47,12 @@ class ProgressLine:
     def __init__(self, label: str):
         self.text = ProgressText(label)
         self._handle: Any = None
+        self._log = None if in_kernel() else ProgressLog(label, print)
 
     def __call__(self, message: str) -> None:
+        if self._log is not None:
+            self._log(message)
+            return
         from IPython.display import display
 
         line = _Line(self.text.line(message))

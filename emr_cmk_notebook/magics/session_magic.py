@@ -114,7 +114,9 @@ def _start_session(magics: Any, kernel: Any, args: Any) -> Any:
         context = list(magics.default_context) or None
     app_id = args.application_id or magics.default_application
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        # Ours (a secret-looking context, a skipped check) as lines; a library's deprecation
+        # (sparkmagic's widgets on traitlets) stays hidden, as Python hides it.
+        warnings.simplefilter("always", UserWarning)
         try:
             request = SessionRequest.from_options(
                 args,
@@ -126,11 +128,10 @@ def _start_session(magics: Any, kernel: Any, args: Any) -> Any:
                 keep=args.keep,
                 timeout=magics.wait_timeout,
             )
-            info = kernel.start(
-                request,
-                progress=ProgressLine(f"starting a session on {app_id}"),
-                spark_name=args.spark_name,
-            )
+            progress = ProgressLine(f"starting a session on {app_id}")
+            info = kernel.start(request, progress=progress, spark_name=args.spark_name)
+            # The line ends on the state the session reached, not on the last one it waited in.
+            progress(f"session {info.id} {info.state}")
         finally:
             for warning in caught:
                 print(f"{warning.message}", file=sys.stderr)

@@ -41,14 +41,12 @@ def chosen_mode(mode: str) -> str:
     if mode != "auto":
         return mode
     try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
         import ipywidgets  # noqa: F401
     except ImportError:
         return "text"
-    in_kernel = shell is not None and getattr(shell, "kernel", None) is not None
-    return "widget" if in_kernel else "text"
+    from emr_cmk_notebook.magics.display import in_kernel
+
+    return "widget" if in_kernel() else "text"
 
 
 class SparkProgressDisplay:

@@ -1,7 +1,9 @@
-"""A headless JupyterLab on loopback and Debian's chromium driven by Playwright, both private."""
+"""A headless Jupyter frontend (JupyterLab or Notebook 7) on loopback and Debian's chromium driven
+by Playwright, all private."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -35,7 +37,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Lab's own settings for this run: no news or update checks, and every cell kept in the DOM.
+# The frontend's settings for this run: no news or update checks, and every cell kept in the DOM.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false",
@@ -45,18 +47,43 @@ LAB_SETTINGS = {
 }
 
 
+@dataclass(frozen=True)
+class Frontend:
+    """A Jupyter frontend: the ``jupyter`` subcommand that serves it, its application class (for
+    its settings), and where it opens a notebook."""
+
+    name: str
+    command: str
+    app: str
+    notebook_route: str
+
+    def notebook_path(self, name: str) -> str:
+        """The path of the page that shows the notebook ``name``."""
+        return f"{self.notebook_route}/{name}"
+
+
+JUPYTERLAB = Frontend("JupyterLab", "lab", "LabApp", "lab/tree")
+NOTEBOOK7 = Frontend("Notebook 7", "notebook", "JupyterNotebookApp", "notebooks")
+
+
 @dataclass
-class Lab:
-    """A running JupyterLab: where it answers and the private EMR_CMK_HOME its kernels use."""
+class JupyterServer:
+    """A running Jupyter server and frontend: where it answers and the private EMR_CMK_HOME its
+    kernels use."""
 
     url: str
     token: str
     root_dir: Path
     home: Path
+    frontend: Frontend
 
     def page_url(self, path: str) -> str:
-        """The address of a Lab page, with the token that lets the browser in."""
+        """The address of a page, with the token that lets the browser in."""
         return f"{self.url}/{path}?token={self.token}&reset"
+
+    def notebook_url(self, name: str) -> str:
+        """The address of the page that shows the notebook ``name`` in the root dir."""
+        return self.page_url(self.frontend.notebook_path(name))
 
 
 def _free_port() -> int:
@@ -97,7 +124,7 @@ def _write_settings(settings_dir: Path) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Without chromium, skip before JupyterLab starts; in CI (CI=true) fail instead."""
+    """Without chromium, skip before the server starts; in CI (CI=true) fail instead."""
     if CHROMIUM.exists():
         return
     reason = f"{CHROMIUM} is missing: install Debian's chromium (scripts/install-system-packages)"
@@ -107,8 +134,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+def lab(tmp_path: Path) -> Iterator[JupyterServer]:
     """JupyterLab on 127.0.0.1 with a token, holding a copy of the quickstart; stopped after."""
+    with served(JUPYTERLAB, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture(params=[JUPYTERLAB, NOTEBOOK7], ids=lambda frontend: frontend.command)
+def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JupyterServer]:
+    """Each frontend in turn (JupyterLab, Notebook 7), served as ``lab`` is."""
+    with served(request.param, tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def served(frontend: Frontend, tmp_path: Path) -> Iterator[JupyterServer]:
+    """``frontend`` on 127.0.0.1 with a token, holding a copy of the quickstart; stopped after,
+    with the local backend its kernels started, and nothing of it left running."""
     root_dir = tmp_path / "root"
     root_dir.mkdir()
     shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root_dir)
@@ -122,21 +164,22 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         JUPYTER_CONFIG_DIR=str(jupyter / "config"),
         JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
     )
-    log = (tmp_path / "lab.log").open("w")
+    log_path = tmp_path / f"{frontend.command}.log"
+    log = log_path.open("w")
     server = subprocess.Popen(
         [
             str(BIN / "python"),
             "-m",
             "jupyter",
-            "lab",
+            frontend.command,
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root_dir}",
             "--ServerApp.open_browser=False",
-            f"--LabApp.user_settings_dir={jupyter / 'settings'}",
-            f"--LabApp.workspaces_dir={jupyter / 'workspaces'}",
+            f"--{frontend.app}.user_settings_dir={jupyter / 'settings'}",
+            f"--{frontend.app}.workspaces_dir={jupyter / 'workspaces'}",
             "--ServerApp.allow_root=True",
             "--LabApp.news_url=None",
             "--LabApp.extension_manager=readonly",
@@ -152,10 +195,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         while not _answers(f"{url}/api/status?token={token}"):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(
-                    f"JupyterLab did not answer on {url}:\n{(tmp_path / 'lab.log').read_text()}"
+                    f"{frontend.name} did not answer on {url}:\n{log_path.read_text()}"
                 )
             time.sleep(0.5)
-        yield Lab(url, token, root_dir, home)
+        yield JupyterServer(url, token, root_dir, home, frontend)
     finally:
         _stop_lab(server, url, token)
         log.close()
@@ -204,6 +247,16 @@ def browser_context(tmp_path: Path) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+def answer_dialog(page: Any) -> None:
+    """A dialog the frontend opened on its own (one once held a first click off for a minute)
+    gets its default answer; what it said goes to the test's output."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        print(f"\nthe frontend asked: {' '.join(dialog.first.inner_text().split())}")
+        dialog.first.locator(".jp-Dialog-button.jp-mod-accept").last.click()
+        dialog.first.wait_for(state="detached")
 
 
 @pytest.fixture(scope="session")

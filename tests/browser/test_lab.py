@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import answer_dialog
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ALL_RAN = """() => {
@@ -26,6 +28,7 @@ def test_quickstart_and_launcher_in_jupyterlab(lab, browser_context, artifacts, 
     # code cell did not start (the menu item is inert while another panel has the focus).
     first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
     for _ in range(2):
+        answer_dialog(page)
         page.locator(".jp-Notebook .jp-Cell").first.click()
         page.locator(".lm-MenuBar-item", has_text="Run").click()
         page.locator(".lm-Menu-item", has_text=re.compile(r"^Run All Cells")).click()

@@ -51,6 +51,9 @@ def test_start_list_status_verify_stop(backend, demo, transport):
         started.stderr,
         re.M,
     ), started.stderr
+    # A line when the step changes, not one each time the service is asked again.
+    steps = re.findall(rf"^starting a session on {app}: (.*) \(", started.stderr, re.M)
+    assert steps and len(steps) == len(set(steps)), steps
     try:
         listed = emr_cmk(backend, "list", "--application-id", app, "--json")
         assert session_id in [str(s["id"]) for s in json.loads(listed.stdout)]
