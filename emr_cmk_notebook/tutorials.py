@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from emr_cmk_notebook.core.errors import UserError
+from emr_cmk_notebook.sessions.results import error_line
 
 
 class NotebookFailed(UserError):
@@ -48,7 +49,7 @@ def run_notebook(path: Path, output: Path | None = None, *, timeout: int = 600) 
             "?",
         )
         raise NotebookFailed(
-            f"{path}: cell {failed} failed: {exc.ename}: {' '.join(str(exc.evalue).split())}"
+            f"{path}: cell {failed} failed: {error_line(exc.ename, exc.evalue)}"
         ) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(

@@ -142,4 +142,5 @@ def _start_session(magics: Any, kernel: Any, args: Any) -> Any:
 def _say_bound(kernel: Any, info: Any) -> None:
     name = kernel.bound_name(info)
     if name is not None:
-        print(f"{name}: a SparkSession on session {info.id}", file=sys.stderr)
+        # Information, not a warning: stdout, so that no frontend shows it as an error.
+        print(f"{name}: a SparkSession on session {info.id}")

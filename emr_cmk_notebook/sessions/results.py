@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,11 @@ from emr_cmk_notebook.sessions.owner import Owner
 SESSION_OVERRIDE = "session override"
 APPLICATION_DEFAULT = "application default"
 AWS_OWNED = "AWS owned key"
+# A line that states an error: ``ZeroDivisionError: division by zero``,
+# ``org.apache.spark.SparkException: ...``; the last one in a Spark error is its root cause.
+_ERROR_LINE = re.compile(r"^(?:[\w$]+\.)*\w*(?:Error|Exception)\w*: \S")
+# The one line of a failed statement stays readable; the whole text is in the traceback.
+ERROR_LINE_LIMIT = 400
 
 
 class StatementFailed(EmrCmkError):
@@ -21,7 +27,29 @@ class StatementFailed(EmrCmkError):
 
     def __init__(self, result: StatementResult):
         self.result = result
-        super().__init__(" ".join(f"{result.ename}: {result.evalue}".split()))
+        super().__init__(error_line(result.ename, result.evalue))
+
+
+def error_line(ename: Any, evalue: Any) -> str:
+    """``ename: evalue`` in one line: the first line of the value and, when the value is a Spark
+    error wrapping others (a Python error in a task under Java's stack), the root error.
+
+    ``Py4JJavaError: An error occurred while calling ... … ZeroDivisionError: division by zero``
+    """
+    lines = [" ".join(line.split()) for line in str(evalue or "").splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    root = next((line for line in reversed(lines[1:]) if _ERROR_LINE.match(line)), None)
+    text = f"{ename}: {first}"
+    if root is not None:
+        # The root error is the point: the first line gives way to it when both are long.
+        room = max(ERROR_LINE_LIMIT // 2, ERROR_LINE_LIMIT - len(root) - len(str(ename)) - 5)
+        if len(first) > room:
+            first = first[: room - 1] + "…"
+        text = f"{ename}: {first} … {root}"
+    text = " ".join(text.split())
+    if len(text) > ERROR_LINE_LIMIT:
+        text = text[: ERROR_LINE_LIMIT - 1] + "…"
+    return text
 
 
 @dataclass

@@ -229,3 +229,18 @@ def test_an_idle_timeout_is_sent_only_to_releases_that_take_ttl(managers, aws_en
     assert manager.livy_client(older.id).get_session(kept.id)["ttl"] is None
     timed = manager.start(newer.id, role, idle_timeout_minutes=30)
     assert manager.livy_client(newer.id).get_session(timed.id)["ttl"] == "30m"
+
+
+# Last: the failed task fills the session log, which other tests read.
+def test_an_error_in_a_spark_task_is_one_short_line_naming_the_python_error(live):
+    manager, _ = live
+    result = manager.run("spark.sparkContext.parallelize([1, 2], 2).map(lambda x: x / 0).collect()")
+    assert not result.ok
+    # The whole Java and Python stacks stay in the traceback; the line names the root error.
+    assert "ZeroDivisionError" in result.traceback_text() + str(result.evalue)
+    with pytest.raises(StatementFailed) as failed:
+        result.raise_for_error()
+    line = str(failed.value)
+    assert "\n" not in line and len(line) <= 400
+    assert line.startswith(f"{result.ename}: ") and "ZeroDivisionError: division by zero" in line
+    assert "\tat " not in line and " at org.apache" not in line
