@@ -2,10 +2,10 @@
 
 Profile and region come from the arguments, else the usual AWS variables and files. Endpoints follow
 ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore honours both), which is how the
-local backend is reached. Retries use botocore's standard mode with 5 retries, unless the
-environment sets ``AWS_RETRY_MODE`` or ``AWS_MAX_ATTEMPTS`` (a target's own ``max_attempts``
-wins). Every client's calls go through the boundary in ``aws_errors``, so a botocore error
-reaches callers as one of ours.
+local backend is reached. Retries use botocore's standard mode with 6 attempts in all (the first
+and 5 retries), unless the environment sets ``AWS_RETRY_MODE`` or ``AWS_MAX_ATTEMPTS`` (a target's
+own ``max_attempts`` wins; both count every attempt, the first included). Every client's calls
+go through the boundary in ``aws_errors``, so a botocore error reaches callers as one of ours.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 from emr_cmk_notebook import __version__
 
 DEFAULT_REGION = "us-east-1"
-DEFAULT_MAX_ATTEMPTS = 5
+# Attempts in all, the first included (``AWS_MAX_ATTEMPTS`` counts the same way).
+DEFAULT_MAX_ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class AwsTarget:
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
-    #: None: ``AWS_MAX_ATTEMPTS`` when set, else 5.
+    #: Attempts in all, the first included (1: no retry). None: ``AWS_MAX_ATTEMPTS`` when set,
+    #: else ``DEFAULT_MAX_ATTEMPTS``.
     max_attempts: int | None = None
     #: None: the profile's or the environment's credentials.
     credentials: RoleCredentials | None = None
@@ -90,7 +92,8 @@ class AwsTarget:
 
         retries: dict[str, Any] = {}
         if self.max_attempts is not None or "AWS_MAX_ATTEMPTS" not in os.environ:
-            retries["max_attempts"] = self.max_attempts or DEFAULT_MAX_ATTEMPTS
+            # botocore's ``max_attempts`` counts retries; ``total_max_attempts`` counts attempts.
+            retries["total_max_attempts"] = self.max_attempts or DEFAULT_MAX_ATTEMPTS
         if "AWS_RETRY_MODE" not in os.environ:
             retries["mode"] = "standard"
         config = Config(

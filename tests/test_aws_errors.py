@@ -80,7 +80,7 @@ def test_access_denied_names_the_principal_and_the_action(as_account, monkeypatc
     ("target", "allowed", "line"),
     [
         (
-            AwsTarget(max_attempts=1),  # one retry: two attempts in all
+            AwsTarget(max_attempts=2),  # two attempts in all: one retry
             None,
             "EMR Serverless ListApplications still failed after 2 attempts: ThrottlingException: "
             "Rate exceeded (try again in a minute, or allow more attempts with AWS_MAX_ATTEMPTS)",
@@ -92,8 +92,16 @@ def test_access_denied_names_the_principal_and_the_action(as_account, monkeypatc
             "ThrottlingException: Rate exceeded (try again in a minute, or allow retries with "
             "AWS_MAX_ATTEMPTS above 1)",
         ),
+        (
+            # What the harvest and the simulator ask for: one attempt, their own pacing.
+            AwsTarget(max_attempts=1),
+            None,
+            "EMR Serverless ListApplications failed after 1 attempt, with no retries allowed: "
+            "ThrottlingException: Rate exceeded (try again in a minute, or allow retries with "
+            "AWS_MAX_ATTEMPTS above 1)",
+        ),
     ],
-    ids=["retried", "one attempt allowed"],
+    ids=["retried", "one attempt allowed", "a target of one attempt"],
 )
 def test_throttling_says_how_many_attempts_were_made(
     backend, as_account, monkeypatch, target, allowed, line
@@ -139,8 +147,11 @@ def test_the_environment_decides_retries_when_it_says_so(monkeypatch):
     explicit = AwsTarget(max_attempts=3).client("kms").meta.config.retries
     monkeypatch.delenv("AWS_MAX_ATTEMPTS")
     default = AwsTarget().client("kms").meta.config.retries
+    one = AwsTarget(max_attempts=1).client("kms").meta.config.retries
     assert told["total_max_attempts"] == 1
-    assert explicit["total_max_attempts"] == 4 and default["total_max_attempts"] == 6
+    # A target's max_attempts counts attempts as AWS_MAX_ATTEMPTS does (1: no retry).
+    assert explicit["total_max_attempts"] == 3 and one["total_max_attempts"] == 1
+    assert default["total_max_attempts"] == 6
 
 
 # sparkmagic_auth only reads credentials to sign Livy's HTTP requests; it calls no AWS API.
