@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from emr_cmk_notebook.core.errors import UserError
@@ -20,8 +21,10 @@ def run_notebook(path: Path, output: Path | None = None, *, timeout: int = 600) 
     Nothing is written when a cell fails, so no half-run notebook is left behind.
     """
     import nbformat
+    from jupyter_core.paths import jupyter_runtime_dir
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
 
     path = Path(path)
     if not path.is_file():
@@ -31,8 +34,16 @@ def run_notebook(path: Path, output: Path | None = None, *, timeout: int = 600) 
     except Exception as exc:
         raise UserError(f"{path} is not a readable notebook: {exc}") from None
     output = Path(output) if output else Path("executed") / path.name
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # IPC: the kernel talks over Unix sockets in Jupyter's private runtime folder, not over TCP
+    # ports that anyone on the machine could reach (and ipykernel warns about). The path is
+    # absolute: the kernel runs in the notebook's folder, not in ours.
+    sockets = runtime / f"emr-cmk-kernel-{uuid.uuid4().hex[:12]}"
+    ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(sockets)}})
     client = NotebookClient(
         notebook,
+        config=ipc,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},

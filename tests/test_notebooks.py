@@ -63,6 +63,8 @@ def test_tutorial_runs_and_keeps_no_secret(path, tmp_path, backend):
     output = tmp_path / path.name
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["EMR_CMK_HOME"] = str(tmp_path / "home")
+    runtime = tmp_path / "runtime"
+    env["JUPYTER_RUNTIME_DIR"] = str(runtime)
     done = subprocess.run(
         [str(BIN / "emr-cmk"), "notebook", "run", str(path), "--output", str(output)],
         capture_output=True,
@@ -71,6 +73,9 @@ def test_tutorial_runs_and_keeps_no_secret(path, tmp_path, backend):
         env=env,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    # The kernel is reached over Unix sockets: no TCP port, and no warning about one.
+    assert "without encryption" not in done.stderr, done.stderr[-2000:]
+    assert not list(runtime.glob("emr-cmk-kernel-*")), "the kernel's sockets are left behind"
     text = output.read_text()
     shown = outputs_text(nbformat.reads(text, as_version=4))
     for expected in EXPECTED.get(path.name, []):
