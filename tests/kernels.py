@@ -43,3 +43,14 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=False)
+
+
+def crash_holding(*cells: str) -> None:
+    """Start a kernel, load the extension, run ``cells`` (session starts), then SIGKILL it."""
+    crashed = Kernel()
+    try:
+        crashed.run("%load_ext emr_cmk_notebook")
+        for cell in cells:
+            crashed.run(cell)
+    finally:
+        crashed.kill()

@@ -14,7 +14,7 @@ from emr_cmk_notebook.sessions.livy import LivyClient
 from emr_cmk_notebook.sessions.owner import Owner
 from tests.cli.test_session_cmd import emr_cmk
 from tests.conftest import demo_app_id
-from tests.kernels import Kernel
+from tests.kernels import crash_holding
 from tests.sessions.conftest import given_name, pointed_at, session_role
 from tests.sessions.faulty_network import FaultyNetwork
 
@@ -25,13 +25,10 @@ def test_stop_orphans_ends_what_a_killed_kernel_left_and_only_that(backend, demo
     app, role = demo_app_id(demo), session_role(demo)
     start = f"%emr_session start --application-id {app} --role {role}"
     with pointed_at(backend):
-        crashed = Kernel()
-        try:
-            crashed.run("%load_ext emr_cmk_notebook")
-            crashed.run(f"{start} --name left-livy")
-            crashed.run(f"{start} --name left-connect --transport connect")
-        finally:
-            crashed.kill()
+        crash_holding(
+            f"{start} --name left-livy",
+            f"{start} --name left-connect --transport connect",
+        )
         livy = LivyClient.for_application(AwsTarget(), app)
         # The same user's dead kernel, but on another host: not this host's to judge.
         elsewhere = Owner("another-host", Owner.here().user, 4242, "k-elsewhere")

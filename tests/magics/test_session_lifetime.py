@@ -11,7 +11,7 @@ import pytest
 from emr_cmk_notebook.clients import AwsTarget
 from emr_cmk_notebook.sessions.livy import LivyClient
 from tests.conftest import demo_app_id
-from tests.kernels import Kernel
+from tests.kernels import Kernel, crash_holding
 from tests.sessions.conftest import given_name, pointed_at, session_role
 
 pytestmark = pytest.mark.integration
@@ -21,14 +21,11 @@ def test_sessions_of_a_killed_kernel_are_orphans_the_next_kernel_ends(backend, d
     app, role = demo_app_id(demo), session_role(demo)
     start = f"%emr_session start --application-id {app} --role {role}"
     with pointed_at(backend):
-        crashed = Kernel()
-        try:
-            crashed.run("%load_ext emr_cmk_notebook")
-            crashed.run(f"{start} --name left-livy")
-            crashed.run(f"{start} --name left-connect --transport connect")
-            crashed.run(f"{start} --name left-kept --keep")
-        finally:
-            crashed.kill()
+        crash_holding(
+            f"{start} --name left-livy",
+            f"{start} --name left-connect --transport connect",
+            f"{start} --name left-kept --keep",
+        )
         livy = LivyClient.for_application(AwsTarget(), app)
         emr = AwsTarget().client("emr-serverless")
         by_name = {given_name(s): s for s in livy.list_sessions()}
