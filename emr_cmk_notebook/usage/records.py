@@ -264,12 +264,11 @@ def _records_document(data: bytes) -> RawRecords | None:
     inside a string or a nested array makes the JSON invalid, so Arrow refuses it and the caller
     falls back to a full decode: a wrong guess costs time, never correctness.
     """
-    keys = _context_keys(data)
-    if keys is None:
+    line = records_line(data)
+    if line is None:
         return None
-    if b"\n" in data or b"\r" in data:
-        # Raw line breaks can only be whitespace in JSON; Arrow needs one record per line.
-        data = data.replace(b"\r", b" ").replace(b"\n", b" ")
+    # One line; Arrow needs one record per line.
+    data, keys = line
     first = _RECORD_BOUNDARY.search(data)
     if first is not None and first.group(0) == _COMPACT_BOUNDARY:
         data = data.replace(_COMPACT_BOUNDARY, _LINE_BOUNDARY)
