@@ -116,10 +116,10 @@ def json_lines(records_file: Path, target: Path, compress: bool = False) -> None
 def floors(workload: str, path: Path, lines: Path) -> dict[str, list[str]]:
     """The floor commands for ``workload``: Arrow always, DuckDB when it is installed."""
     python = sys.executable
-    commands = {
-        "arrow": [python, "-c", ARROW_FILE if workload == "file" else ARROW_FOLDER]
-        + [str(lines if workload == "file" else path), *CONTEXT_KEYS]
-    }
+    if workload == "file":
+        commands = {"arrow": [python, "-c", ARROW_FILE, str(lines), *CONTEXT_KEYS]}
+    else:
+        commands = {"arrow": [python, "-c", ARROW_FOLDER, str(path), *CONTEXT_KEYS]}
     if importlib.util.find_spec("duckdb") is not None:
         pattern = str(lines) if workload == "file" else str(lines / "*.json.gz")
         commands["duckdb"] = [python, "-c", DUCKDB, pattern]
