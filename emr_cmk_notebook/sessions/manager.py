@@ -40,7 +40,8 @@ __all__ = ["SessionFailed", "SessionManager", "StopFailed"]
 
 
 class StopFailed(ServiceFault):
-    """A session could not be ended; it is still running and still listed here."""
+    """A session could not be ended; it is still running (and billed), and the manager keeps it
+    in its list so that stopping it can be tried again."""
 
     def __init__(self, failures: Mapping[str, str], stopped: list[int | str]):
         self.failures = dict(failures)
@@ -50,7 +51,7 @@ class StopFailed(ServiceFault):
         said = "; ".join(f"session {sid}: {why}" for sid, why in failures.items())
         still = "they are" if len(failures) > 1 else "it is"
         super().__init__(
-            f"could not stop {said}; {still} still running (and billed) and still listed",
+            f"could not stop {said}; {still} still running (and billed)",
             operation="stop",
         )
 
