@@ -98,7 +98,10 @@ class SparkProgressDisplay:
         self.last = progress
         if self._bar is not None:
             self._ask_link()
-            self._bar.value = progress.done_fraction or 0.0
+            fraction = progress.done_fraction
+            # No fraction (only the elapsed time is known): no bar, rather than one stuck at 0%.
+            self._bar.layout.display = "none" if fraction is None else None
+            self._bar.value = fraction or 0.0
             self._words.value = self._html()
         now = time.monotonic()
         if now - self._drawn >= REDRAW_SECONDS:

@@ -58,6 +58,18 @@ def test_the_bar_follows_a_livy_statement_and_is_closed_when_it_ends(backend, de
     assert "http" not in display.line()
 
 
+def test_a_bar_shows_only_while_a_fraction_is_known(factory):
+    # pyspark 3.5 and a statement still starting report no fraction: a bar would sit at 0%.
+    display = SparkProgressDisplay("Spark Connect", mode="widget", factory=factory)
+    bar = dict(factory.made)["FloatProgress"]
+    display.update(SparkProgress(state="running"))
+    assert bar.layout.display == "none"
+    display.update(SparkProgress(tasks=(3, 8), running_tasks=2))
+    assert bar.layout.display is None and bar.value == 3 / 8
+    display.end("done")
+    assert bar.comm is None
+
+
 def test_in_a_terminal_it_is_one_line_rewritten_then_ended(capsys):
     display = SparkProgressDisplay("Spark Connect", mode="text")
     display.update(SparkProgress(stages=(0, 2), tasks=(3, 8), running_tasks=2))
