@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from emr_cmk_notebook.usage.batch import UsageBatch, iso_texts, join_batches, usage_batch
 from emr_cmk_notebook.usage.progress import ProgressFactory
 from emr_cmk_notebook.usage.records import read_documents, read_records, records_line, unpack
-from emr_cmk_notebook.usage.trail_files import LogFile, Scope
+from emr_cmk_notebook.usage.trail_files import LogFile, Scope, is_s3_url
 
 # Text parsed in one Arrow read: enough to make the per-read cost small (a third of the CPU
 # time of a read per file, on a trail's files), small enough that groups in flight stay far
@@ -39,9 +39,13 @@ _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
 
-def default_workers() -> int:
-    """Threads for reading files: enough to overlap S3 round trips with parsing."""
-    return min(16, (os.cpu_count() or 1) + 4)
+def default_workers(files: Sequence[LogFile] = ()) -> int:
+    """Threads for reading ``files``: for S3, enough to overlap round trips with parsing; for
+    local files one per core, as more only take turns at the GIL (measured slower)."""
+    cores = os.cpu_count() or 1
+    if any(is_s3_url(log_file.name) for log_file in files):
+        return min(16, cores + 4)
+    return cores
 
 
 @dataclass
@@ -62,7 +66,7 @@ def read_batches(
 ) -> Iterator[UsageBatch]:
     """The KMS calls in ``scope`` of ``files`` as ``UsageBatch``es, in file order."""
     scope = scope or Scope()
-    workers = workers or default_workers()
+    workers = workers or default_workers(files)
     bar = progress(total=len(files), unit="file", desc="CloudTrail files") if progress else None
     calls = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="cloudtrail-read") as pool:
