@@ -272,6 +272,13 @@ def test_a_brace_inside_a_context_value_keeps_every_key() -> None:
     assert usage.frame["ctx.tail"].iloc[0] == "z"
 
 
+def test_escaped_quotes_inside_a_context_keep_every_key() -> None:
+    context = {'say "hi"': 'a "quoted" value', "tail": "z"}
+    usage = parse_records(json.dumps(_record(encryptionContext=context)))
+    assert usage.frame["encryption_context"].iloc[0] == context
+    assert usage.frame['ctx.say "hi"'].iloc[0] == 'a "quoted" value'
+
+
 def test_other_iso_time_spellings_are_read_as_utc() -> None:
     usage = parse_records(
         [
